@@ -1,0 +1,3 @@
+"""The Stigmem node."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""``create_app(settings)``: the ASGI application of one node. Nothing happens at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from stigmem_node import __version__
+from stigmem_node.auth.api import router as auth_router
+from stigmem_node.auth.middleware import EdgeMiddleware
+from stigmem_node.clock import Clock
+from stigmem_node.config import Settings
+from stigmem_node.conflicts.api import router as conflicts_router
+from stigmem_node.errors import install_handlers
+from stigmem_node.facts.api import router as facts_router
+from stigmem_node.node import Node
+from stigmem_node.ops.api import DOCS_ASSETS
+from stigmem_node.ops.api import router as ops_router
+
+# /v1 paths that carry their own authentication (or none), so the API-key edge skips them.
+AUTH_EXEMPT = frozenset({"/v1/auth/oidc/exchange"})
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    node = Node(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        node.start()
+        try:
+            yield
+        finally:
+            node.stop()
+
+    app = FastAPI(
+        title="Stigmem node",
+        version=__version__,
+        description="Typed, immutable, attributable facts for agents and people.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    install_handlers(app)
+    for router in (ops_router, facts_router, conflicts_router, auth_router):
+        app.include_router(router)
+    assets = resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+    app.add_middleware(EdgeMiddleware, node=node, exempt=AUTH_EXEMPT)
+    return app

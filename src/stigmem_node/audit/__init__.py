@@ -1,0 +1,1 @@
+"""Audit: the append-only record of every change and security decision."""

@@ -1,0 +1,159 @@
+"""``stigmem``: the operator's command line. Commands call services; no SQL here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import orjson
+
+from stigmem_node.auth import store as key_store
+from stigmem_node.auth.caller import PERMISSIONS
+from stigmem_node.auth.service import BOOTSTRAP_PERMISSIONS, generate_key
+from stigmem_node.clock import normalise_ts
+from stigmem_node.config import Settings, SettingsError, load_settings
+from stigmem_node.errors import NodeError
+from stigmem_node.node import Node
+
+
+def _settings(db: str | None) -> Settings:
+    try:
+        return load_settings(**({"db_path": Path(db)} if db else {}))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _node(db: str | None) -> Iterator[Node]:
+    settings = _settings(db)
+    node = Node(settings.model_copy(update={"auth_required": False}))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@click.group()
+def main() -> None:
+    """Administer a Stigmem node."""
+
+
+@main.command()
+def serve() -> None:
+    """Run the node (same as stigmem-node)."""
+    from stigmem_node.__main__ import main as serve_main
+
+    serve_main()
+
+
+@main.group()
+def auth() -> None:
+    """Authentication set-up."""
+
+
+_DB = click.option("--db", "db", default=None, help="SQLite file (default: STIGMEM_DB_PATH).")
+
+
+@auth.command("bootstrap-key")
+@click.option("--key", "raw_key", envvar="STIGMEM_BOOTSTRAP_KEY", default=None)
+@click.option("--entity-uri", default="agent:admin", show_default=True)
+@click.option("--permissions", default=",".join(BOOTSTRAP_PERMISSIONS), show_default=True)
+@_DB
+def bootstrap_key(raw_key: str | None, entity_uri: str, permissions: str, db: str | None) -> None:
+    """Register the first API key (only while the store holds none)."""
+    if not raw_key or len(raw_key) < 16:
+        click.echo(
+            "error: --key (or STIGMEM_BOOTSTRAP_KEY) of at least 16 characters required", err=True
+        )
+        sys.exit(2)
+    with _node(db) as node:
+        if node.db.read_sync(key_store.count_keys_txn) > 0:
+            click.echo("error: API keys already exist; use POST /v1/auth/keys", err=True)
+            sys.exit(1)
+        _create(node, raw_key, entity_uri, permissions.split(","), None, None)
+    click.echo(f"bootstrap key registered for {entity_uri}")
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys directly in the database (works even when every key expired)."""
+
+
+@keys.command("create")
+@click.option("--entity-uri", required=True)
+@click.option("--permissions", default="read,write", show_default=True)
+@click.option("--description", default=None)
+@click.option("--expires-at", default=None, help="ISO 8601; default: the maximum key age.")
+@click.option("--key", "raw_key", default=None, help="Key value (default: generated).")
+@_DB
+def keys_create(
+    entity_uri: str,
+    permissions: str,
+    description: str | None,
+    expires_at: str | None,
+    raw_key: str | None,
+    db: str | None,
+) -> None:
+    """Mint a key and print it once."""
+    raw = raw_key or generate_key()
+    with _node(db) as node:
+        key = _create(node, raw, entity_uri, permissions.split(","), description, expires_at)
+    click.echo(orjson.dumps({"id": key, "raw_key": raw, "entity_uri": entity_uri}).decode())
+
+
+@keys.command("list")
+@_DB
+def keys_list(db: str | None) -> None:
+    """List every key (never the secrets)."""
+    with _node(db) as node:
+        rows = node.db.read_sync(key_store.list_all_keys_txn)
+    for row in rows:
+        click.echo(
+            orjson.dumps(
+                {
+                    "id": row.id,
+                    "entity_uri": row.entity_uri,
+                    "permissions": row.permissions,
+                    "description": row.description,
+                    "created_at": row.created_at,
+                    "expires_at": row.expires_at,
+                }
+            ).decode()
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@_DB
+def keys_revoke(key_id: str, db: str | None) -> None:
+    """Delete a key by id."""
+    with _node(db) as node:
+        row = node.db.read_sync(key_store.get_key_txn, key_id)
+        if row is None:
+            raise click.ClickException("Key not found")
+        node.db.write_sync(key_store.delete_key_txn, key_id)
+    click.echo(f"revoked {key_id}")
+
+
+def _create(
+    node: Node,
+    raw: str,
+    entity_uri: str,
+    permissions: list[str],
+    description: str | None,
+    expires_at: str | None,
+) -> str:
+    try:
+        expiry = normalise_ts(expires_at) if expires_at else None
+        key = node.keys.build_key(
+            raw, entity_uri, [p.strip() for p in permissions if p.strip()],
+            description=description, expires_at=expiry, allowed=PERMISSIONS,
+        )  # fmt: skip
+        node.keys.insert_sync(key, "system:cli")
+    except (NodeError, ValueError) as exc:
+        raise click.ClickException(str(getattr(exc, "detail", exc))) from None
+    return key.id

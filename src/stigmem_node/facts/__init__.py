@@ -1,0 +1,1 @@
+"""Facts: the typed, immutable, attributable statements a node stores and serves."""

@@ -1,0 +1,320 @@
+"""Fact operations: assert (single and batch), get, provenance, CID verification.
+
+Everything here checks and normalises input on the event loop, then hands one plain function
+to the database; the writer thread does the rest in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from stigmem_node.auth.caller import Caller
+from stigmem_node.clock import format_ts
+from stigmem_node.db import Database
+from stigmem_node.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NodeError,
+    NotFound,
+    PayloadTooLarge,
+)
+from stigmem_node.facts import store
+from stigmem_node.facts.cid import CID_RE, compute_cid, is_cid
+from stigmem_node.facts.models import AssertRequest
+from stigmem_node.facts.store import AssertOutcome, NewFact, WriteContext
+from stigmem_node.facts.uri import InvalidEntityURI, is_reserved, normalise_uri
+from stigmem_node.facts.values import encode_v
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+BARE_RELATION_WARNING = (
+    "bare relation '{relation}' has no namespace prefix; rename to 'your-prefix:{relation}' to"
+    " prevent silent collisions (see relation-convention.md)"
+)
+RESERVED_RELATION_WARNING = (
+    "relation '{relation}' uses the reserved 'stigmem:' prefix; it is for protocol metadata"
+)
+
+
+@dataclass(slots=True)
+class FactService:
+    db: Database
+    ctx: WriteContext
+    max_text_bytes: int
+
+    # -- assert --------------------------------------------------------------------------
+    def prepare(self, caller: Caller, req: AssertRequest) -> NewFact:
+        """Check and normalise one request (no I/O). Raises ``NodeError``."""
+        caller.require("write")
+        value = req.value
+        if value.interpret_as == "instruction" and not caller.has("instruction:write"):
+            raise Forbidden(
+                {
+                    "code": "instruction_write_required",
+                    "message": "asserting an instruction needs the instruction:write permission",
+                }
+            )
+        if isinstance(value.v, str) and len(value.v.encode("utf-8")) > self.max_text_bytes:
+            raise PayloadTooLarge(
+                {
+                    "code": "value_too_large",
+                    "message": f"value.v is over {self.max_text_bytes} bytes",
+                    "limit": self.max_text_bytes,
+                }
+            )
+        if req.garden_id is not None:
+            # Gardens are a separate feature; until it is installed, no garden exists.
+            raise NotFound("garden not found")
+        try:
+            entity = normalise_uri(req.entity)
+            source = normalise_uri(req.source)
+        except InvalidEntityURI as exc:
+            raise BadRequest(str(exc)) from None
+        if req.relation == "stigmem:ttl" and (
+            value.type != "number" or not isinstance(value.v, int | float) or value.v < 0
+        ):
+            raise BadRequest(
+                {"code": "invalid_ttl", "message": "stigmem:ttl takes a number of seconds >= 0"}
+            )
+        value_v = encode_v(value.type, value.v)
+        return NewFact(
+            entity=entity,
+            relation=req.relation,
+            value_type=value.type,
+            value_v=value_v,
+            source=source,
+            confidence=float(req.confidence),
+            scope=req.scope,
+            interpret_as=value.interpret_as,
+            valid_until=req.valid_until,
+            derived_from=req.derived_from,
+            writer=caller.entity_uri,
+        )
+
+    async def assert_fact(self, caller: Caller, req: AssertRequest) -> AssertOutcome:
+        fact = self.prepare(caller, req)
+        outcome = await self.db.write("assert_fact", store.assert_fact_txn, self.ctx, fact)
+        if outcome.created:
+            outcome.record["warnings"] = relation_warnings(fact.relation)
+            if outcome.conflict_ids:
+                outcome.record["contradicted"] = True
+        return outcome
+
+    async def assert_batch(
+        self,
+        caller: Caller,
+        items: list[dict[str, Any]],
+        *,
+        atomic: bool,
+        idempotency_key: str | None = None,
+        body_digest: str = "",
+    ) -> dict[str, Any]:
+        """Assert many facts; ``{accepted, rejected, results}`` with results in input order.
+
+        Every single-assert rule applies per item. An atomic batch commits all or nothing.
+        An idempotency key replays the first response; the same key with another body is 409.
+        """
+        caller.require("write")
+        prepared: list[NewFact | NodeError] = []
+        for item in items:
+            try:
+                prepared.append(self.prepare(caller, AssertRequest.model_validate(item)))
+            except ValidationError as exc:
+                prepared.append(_validation_error(exc))
+            except NodeError as exc:
+                prepared.append(exc)
+        key = (caller.entity_uri, idempotency_key, body_digest) if idempotency_key else None
+        return await self.db.write("assert_batch", _batch_txn, self.ctx, prepared, atomic, key)
+
+    @staticmethod
+    def _finish(fact: NewFact, outcome: AssertOutcome) -> dict[str, Any]:
+        if outcome.created:
+            outcome.record["warnings"] = relation_warnings(fact.relation)
+            if outcome.conflict_ids:
+                outcome.record["contradicted"] = True
+        return outcome.record
+
+    # -- reads ---------------------------------------------------------------------------
+    async def get_fact(self, caller: Caller, fact_id: str) -> dict[str, Any]:
+        caller.require("read")
+        now = format_ts(self.ctx.clock.now())
+        if is_cid(fact_id):
+            if not CID_RE.match(fact_id):
+                raise BadRequest(
+                    {
+                        "code": "cid_malformed",
+                        "message": "a CID is 'sha256:' followed by 64 lowercase hex digits",
+                    }
+                )
+            record = await self.db.read(
+                "get_fact_by_cid", store.get_record_by_cid_txn, now, fact_id
+            )
+        else:
+            check_fact_id(fact_id)
+            record = await self.db.read("get_fact", store.get_record_txn, now, fact_id)
+        if record is None:
+            raise NotFound("fact not found")
+        return record
+
+    async def provenance(self, caller: Caller, fact_id: str) -> dict[str, Any]:
+        record = await self.get_fact(caller, fact_id)
+        now = format_ts(self.ctx.clock.now())
+        links = []
+        for ref in record["derived_from"]:
+            target = None
+            hash_ = ref.get("hash") if isinstance(ref.get("hash"), str) else None
+            ref_id = ref.get("fact_id") if isinstance(ref.get("fact_id"), str) else None
+            if hash_ and CID_RE.match(hash_):
+                target = await self.db.read("prov_cid", store.get_record_by_cid_txn, now, hash_)
+            elif ref_id and _UUID.match(ref_id):
+                target = await self.db.read("prov_id", store.get_record_txn, now, ref_id)
+            links.append(
+                {
+                    "hash": target["cid"] if target else hash_,
+                    "fact_id": target["id"] if target else None,
+                    "entity": target["entity"] if target else None,
+                    "exists": target is not None,
+                }
+            )
+        return {"fact_id": record["id"], "cid": record["cid"], "derived_from": links}
+
+    async def verify_cid(self, caller: Caller, fact_id: str) -> dict[str, Any]:
+        record = await self.get_fact(caller, fact_id)
+        value = record["value"]
+        computed = compute_cid(
+            entity=record["entity"],
+            relation=record["relation"],
+            value_type=value["type"],
+            value_v=encode_v(value["type"], value["v"]),
+            source=record["source"],
+            confidence=record["confidence"],
+            scope=record["scope"],
+        )
+        stored = record["cid"]
+        reason = None
+        if stored is None:
+            reason = "no stored cid"
+        elif stored != computed:
+            reason = "stored cid does not match the fact's content"
+        return {
+            "cid_valid": stored == computed,
+            "computed_cid": computed,
+            "stored_cid": stored,
+            "mismatch_reason": reason,
+        }
+
+
+_NOT_RUN = {
+    "code": "batch_aborted",
+    "message": "not written: another item in the atomic batch failed",
+}
+
+
+def relation_warnings(relation: str) -> list[str]:
+    if is_reserved(relation):
+        return [RESERVED_RELATION_WARNING.format(relation=relation)]
+    if ":" not in relation:
+        return [BARE_RELATION_WARNING.format(relation=relation)]
+    return []
+
+
+def check_fact_id(fact_id: str) -> None:
+    if not _UUID.match(fact_id):
+        raise BadRequest({"code": "invalid_fact_id", "message": "a fact id is a UUID or a CID"})
+
+
+def _validation_error(exc: ValidationError) -> NodeError:
+    errors = [
+        {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()
+    ]
+    return NodeError(errors, status=422)
+
+
+def _batch_txn(
+    cur: Any,
+    ctx: WriteContext,
+    prepared: list[NewFact | NodeError],
+    atomic: bool,
+    key: tuple[str, str, str] | None,
+) -> dict[str, Any]:
+    now = format_ts(ctx.clock.now())
+    if key is not None:
+        row = cur.execute(
+            "SELECT body_digest, response FROM batch_requests"
+            " WHERE principal = ? AND idempotency_key = ?",
+            key[:2],
+        ).fetchone()
+        if row is not None:
+            if row[0] != key[2]:
+                raise Conflict(
+                    {
+                        "code": "idempotency_key_reused",
+                        "message": "this idempotency_key was used with a different body",
+                    }
+                )
+            stored: dict[str, Any] = orjson.loads(row[1])
+            return stored
+    results: list[dict[str, Any]] = []
+    failed = any(isinstance(entry, NodeError) for entry in prepared)
+    for index, entry in enumerate(prepared):
+        if isinstance(entry, NodeError):
+            results.append({"index": index, "status": entry.status, "detail": entry.detail})
+        elif atomic and failed:
+            results.append({"index": index, "status": 424, "detail": _NOT_RUN})
+        else:
+            cur.execute("SAVEPOINT batch_item")
+            try:
+                outcome = store.assert_fact_txn(cur, ctx, entry)
+            except NodeError as exc:
+                cur.execute("ROLLBACK TO batch_item")
+                results.append({"index": index, "status": exc.status, "detail": exc.detail})
+            else:
+                record = FactService._finish(entry, outcome)
+                results.append({"index": index, "status": 201, "fact": record})
+            cur.execute("RELEASE batch_item")
+    accepted = sum(1 for r in results if r["status"] == 201)
+    if atomic and accepted != len(results):
+        # Undo whatever this batch wrote: the caller's savepoint rolls back on raise, so
+        # return the failure through an exception carrying the response.
+        raise _AtomicFailure(results)
+    response = {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+    if key is not None:
+        cur.execute(
+            "INSERT INTO batch_requests (principal, idempotency_key, body_digest, response,"
+            " created_at) VALUES (?, ?, ?, ?, ?)",
+            (key[0], key[1], key[2], orjson.dumps(response).decode(), now),
+        )
+    return response
+
+
+class _AtomicFailure(NodeError):
+    """An atomic batch failed: nothing is kept; the body reports every item."""
+
+    def __init__(self, results: list[dict[str, Any]]) -> None:
+        for result in results:
+            if result["status"] == 201:
+                result.pop("fact", None)
+                result["status"] = 424
+                result["detail"] = _NOT_RUN
+        super().__init__(
+            {
+                "code": "batch_rejected",
+                "message": "atomic batch not written: at least one item failed",
+            },
+            status=422,
+        )
+        self.results = results
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "detail": self.detail,
+            "accepted": 0,
+            "rejected": len(self.results),
+            "results": self.results,
+        }

@@ -1,0 +1,313 @@
+"""SQL for facts. ``*_txn`` functions take a cursor, run inside a transaction, never commit.
+
+Visibility rules live here, as SQL fragments, so every read path applies the same ones:
+
+* a fact is **live** when its confidence is above 0, it has not expired and it has not been
+  retracted (``fact_retractions``);
+* a live fact is **contradicted** when another live fact has the same (entity, relation,
+  scope) and a different value; reserved ``stigmem:`` names never are;
+* a contradicted fact is **beaten** when a contradicting fact is preferred to it (higher
+  confidence, then higher HLC); default queries hide beaten facts (query-time resolution).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from stigmem_node.audit.log import record_txn
+from stigmem_node.clock import Clock, format_ts, parse_ts
+from stigmem_node.db import Cursor
+from stigmem_node.facts.cid import compute_cid
+from stigmem_node.facts.hlc import HybridClock
+from stigmem_node.facts.uri import is_reserved
+from stigmem_node.facts.values import decode_v
+
+COLUMNS = (
+    "f.seq, f.id, f.entity, f.relation, f.value_type, f.value_v, f.interpret_as, f.source,"
+    " f.timestamp, f.hlc, f.received_from, f.valid_until, f.confidence, f.scope,"
+    " f.attested_key_id, f.origin_node_id, f.origin_allowed_scopes, f.garden_id, f.cid,"
+    " f.derived_from"
+)
+
+
+def live_sql(alias: str) -> str:
+    """SQL that is true when fact ``alias`` is live at ``:now``."""
+    return (
+        f"{alias}.confidence > 0"
+        f" AND ({alias}.valid_until_utc IS NULL OR {alias}.valid_until_utc > :now)"
+        f" AND NOT EXISTS (SELECT 1 FROM fact_retractions r WHERE r.fact_id = {alias}.id)"
+    )
+
+
+def _rival_sql(alias: str, extra: str = "") -> str:
+    return (
+        "EXISTS (SELECT 1 FROM facts g"
+        f" WHERE g.entity = {alias}.entity AND g.relation = {alias}.relation"
+        f" AND g.scope = {alias}.scope"
+        f" AND (g.value_type <> {alias}.value_type OR g.value_v <> {alias}.value_v)"
+        f" AND {live_sql('g')}{extra})"
+    )
+
+
+def contradicted_sql(alias: str = "f") -> str:
+    return f"({alias}.reserved = 0 AND {live_sql(alias)} AND {_rival_sql(alias)})"
+
+
+def beaten_sql(alias: str = "f") -> str:
+    preferred = (
+        f" AND (g.confidence > {alias}.confidence"
+        f" OR (g.confidence = {alias}.confidence AND g.hlc > {alias}.hlc))"
+    )
+    return f"({alias}.reserved = 0 AND {alias}.confidence > 0 AND {_rival_sql(alias, preferred)})"
+
+
+SELECT_RECORD = f"SELECT {COLUMNS}, {contradicted_sql()} AS contradicted FROM facts f"
+
+
+def to_record(row: tuple[Any, ...], warnings: list[str] | None = None) -> dict[str, Any]:
+    """A stored row (``SELECT_RECORD`` column order) as the 26-field wire FactRecord."""
+    (
+        _seq, fact_id, entity, relation, value_type, value_v, interpret_as, source,
+        timestamp, hlc, received_from, valid_until, confidence, scope, attested_key_id,
+        origin_node_id, origin_allowed_scopes, garden_id, cid, derived_from, contradicted,
+    ) = row  # fmt: skip
+    return {
+        "id": fact_id,
+        "entity": entity,
+        "relation": relation,
+        "value": {
+            "type": value_type,
+            "v": decode_v(value_type, value_v),
+            "interpret_as": interpret_as,
+        },
+        "source": source,
+        "timestamp": timestamp,
+        "hlc": hlc,
+        "received_from": received_from,
+        "valid_until": valid_until,
+        "confidence": confidence,
+        "scope": scope,
+        "attested_key_id": attested_key_id,
+        "origin_node_id": origin_node_id,
+        "origin_allowed_scopes": (
+            orjson.loads(origin_allowed_scopes) if origin_allowed_scopes else None
+        ),
+        "garden_id": garden_id,
+        "attested": None,
+        "contradicted": bool(contradicted),
+        "warnings": warnings or [],
+        "source_trust": None,
+        "quarantine_status": None,
+        "quarantine_garden_id": None,
+        "effective_confidence": None,
+        "sanitizer_warnings": [],
+        "sanitizer_redacted": False,
+        "cid": cid,
+        "derived_from": orjson.loads(derived_from) if derived_from else [],
+    }
+
+
+@dataclass(slots=True)
+class NewFact:
+    """A checked, normalised fact ready to insert (everything but time and HLC)."""
+
+    entity: str
+    relation: str
+    value_type: str
+    value_v: str
+    source: str
+    confidence: float
+    scope: str
+    interpret_as: str = "content"
+    valid_until: str | None = None
+    attested_key_id: str | None = None
+    garden_id: str | None = None
+    derived_from: list[dict[str, Any]] = field(default_factory=list)
+    writer: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    cid: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.cid:
+            self.cid = compute_cid(
+                entity=self.entity,
+                relation=self.relation,
+                value_type=self.value_type,
+                value_v=self.value_v,
+                source=self.source,
+                confidence=self.confidence,
+                scope=self.scope,
+            )
+
+    @property
+    def reserved(self) -> bool:
+        return is_reserved(self.entity) or is_reserved(self.relation)
+
+
+@dataclass(slots=True)
+class WriteContext:
+    """What a write transaction needs from the node: time and the HLC."""
+
+    clock: Clock
+    hlc: HybridClock
+    system_source: str = "system:stigmem"
+
+
+@dataclass(slots=True)
+class AssertOutcome:
+    record: dict[str, Any]
+    created: bool
+    conflict_ids: list[str]
+
+
+def get_record_txn(cur: Cursor, now: str, fact_id: str) -> dict[str, Any] | None:
+    row = cur.execute(f"{SELECT_RECORD} WHERE f.id = :id", {"id": fact_id, "now": now}).fetchone()
+    return to_record(row) if row else None
+
+
+def get_record_by_cid_txn(cur: Cursor, now: str, cid: str) -> dict[str, Any] | None:
+    row = cur.execute(
+        f"{SELECT_RECORD} WHERE f.cid = :cid ORDER BY f.seq DESC LIMIT 1", {"cid": cid, "now": now}
+    ).fetchone()
+    return to_record(row) if row else None
+
+
+def _newest_same_content(cur: Cursor, fact: NewFact) -> tuple[str, str | None, str | None] | None:
+    row = cur.execute(
+        "SELECT id, cid, valid_until_utc FROM facts"
+        " WHERE entity = ? AND relation = ? AND scope = ? AND value_type = ? AND value_v = ?"
+        " ORDER BY seq DESC LIMIT 1",
+        (fact.entity, fact.relation, fact.scope, fact.value_type, fact.value_v),
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def _ttl_for(cur: Cursor, entity: str, now: str) -> float | None:
+    """Seconds from the newest live ``(entity, stigmem:ttl, number)`` fact, if any."""
+    row = cur.execute(
+        f"SELECT f.value_v FROM facts f WHERE f.entity = :entity AND f.relation = 'stigmem:ttl'"
+        f" AND f.value_type = 'number' AND {live_sql('f')} ORDER BY f.seq DESC LIMIT 1",
+        {"entity": entity, "now": now},
+    ).fetchone()
+    return float(row[0]) if row else None
+
+
+def insert_row_txn(
+    cur: Cursor, ctx: WriteContext, fact: NewFact, *, timestamp: str | None = None
+) -> tuple[int, str, str, str]:
+    """Insert one fact row; return ``(seq, timestamp, hlc, valid_until_utc)``."""
+    moment = ctx.clock.now()
+    ts = timestamp or format_ts(moment)
+    hlc = ctx.hlc.tick()
+    valid_until_utc = format_ts(parse_ts(fact.valid_until)) if fact.valid_until else None
+    cur.execute(
+        "INSERT INTO facts (id, entity, relation, value_type, value_v, interpret_as, source,"
+        " timestamp, hlc, valid_until, valid_until_utc, confidence, scope, attested_key_id,"
+        " garden_id, cid, derived_from, writer, reserved)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            fact.id, fact.entity, fact.relation, fact.value_type, fact.value_v,
+            fact.interpret_as, fact.source, ts, hlc, fact.valid_until, valid_until_utc,
+            fact.confidence, fact.scope, fact.attested_key_id, fact.garden_id, fact.cid,
+            orjson.dumps(fact.derived_from).decode() if fact.derived_from else None,
+            fact.writer, int(fact.reserved),
+        ),
+    )  # fmt: skip
+    return int(cur.lastrowid or 0), ts, hlc, valid_until_utc or ""
+
+
+def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutcome:
+    """The whole assert: idempotency, TTL, insert, retraction, contradictions, audit."""
+    now = format_ts(ctx.clock.now())
+    newest = _newest_same_content(cur, fact)
+    if newest is not None:
+        existing_id, existing_cid, existing_expiry = newest
+        if existing_cid == fact.cid and (existing_expiry is None or existing_expiry > now):
+            record = get_record_txn(cur, now, existing_id)
+            assert record is not None
+            return AssertOutcome(record, created=False, conflict_ids=[])
+    if fact.valid_until is None and not fact.reserved:
+        ttl = _ttl_for(cur, fact.entity, now)
+        if ttl is not None:
+            fact.valid_until = format_ts(ctx.clock.now() + timedelta(seconds=ttl))
+    insert_row_txn(cur, ctx, fact)
+    if fact.confidence == 0.0:
+        _retract_earlier_txn(cur, fact, now)
+    conflict_ids: list[str] = []
+    if fact.confidence > 0 and not fact.reserved:
+        conflict_ids = _detect_conflicts_txn(cur, ctx, fact, now)
+    record_txn(
+        cur,
+        now,
+        "fact_retract" if fact.confidence == 0.0 else "fact_write",
+        entity_uri=fact.writer,
+        fact_id=fact.id,
+        source=fact.source,
+        attested_key_id=fact.attested_key_id,
+        detail={"cid": fact.cid, "scope": fact.scope, "conflicts": conflict_ids}
+        if conflict_ids
+        else {"cid": fact.cid, "scope": fact.scope},
+    )
+    record = get_record_txn(cur, now, fact.id)
+    assert record is not None
+    return AssertOutcome(record, created=True, conflict_ids=conflict_ids)
+
+
+def _retract_earlier_txn(cur: Cursor, fact: NewFact, now: str) -> None:
+    cur.execute(
+        "INSERT OR IGNORE INTO fact_retractions (fact_id, retracted_by, reason, retracted_at)"
+        " SELECT id, ?, 'retraction', ? FROM facts WHERE entity = ? AND relation = ?"
+        " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0 AND id <> ?",
+        (fact.id, now, fact.entity, fact.relation, fact.scope, fact.value_type, fact.value_v,
+         fact.id),
+    )  # fmt: skip
+
+
+def _detect_conflicts_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: str) -> list[str]:
+    """A conflict per distinct other live value on the triple (its newest fact)."""
+    if fact.valid_until is not None and format_ts(parse_ts(fact.valid_until)) <= now:
+        return []
+    rivals = cur.execute(
+        f"SELECT g.id, g.value_type, g.value_v FROM facts g WHERE g.entity = :entity"
+        f" AND g.relation = :relation AND g.scope = :scope AND g.id <> :id"
+        f" AND (g.value_type <> :vt OR g.value_v <> :vv) AND {live_sql('g')}"
+        f" ORDER BY g.seq DESC",
+        {
+            "entity": fact.entity, "relation": fact.relation, "scope": fact.scope,
+            "id": fact.id, "vt": fact.value_type, "vv": fact.value_v, "now": now,
+        },
+    ).fetchall()  # fmt: skip
+    seen: set[tuple[str, str]] = set()
+    conflict_ids = []
+    for rival_id, value_type, value_v in rivals:
+        if (value_type, value_v) in seen:
+            continue
+        seen.add((value_type, value_v))
+        conflict_id = f"stigmem:conflict:{uuid.uuid4()}"
+        cur.execute(
+            "INSERT INTO conflicts (id, fact_a_id, fact_b_id, status, detected_at)"
+            " VALUES (?, ?, ?, 'unresolved', ?)",
+            (conflict_id, fact.id, rival_id, now),
+        )
+        for relation, value_type_meta, value in (
+            ("stigmem:conflict:between", "text", f"{fact.id} {rival_id}"),
+            ("stigmem:conflict:status", "string", "unresolved"),
+        ):
+            meta = NewFact(
+                entity=conflict_id,
+                relation=relation,
+                value_type=value_type_meta,
+                value_v=value,
+                source=ctx.system_source,
+                confidence=1.0,
+                scope=fact.scope,
+                writer=ctx.system_source,
+            )
+            insert_row_txn(cur, ctx, meta)
+        conflict_ids.append(conflict_id)
+    return conflict_ids

@@ -1,0 +1,1 @@
+"""Operations surface: health, discovery, documentation, metrics."""
