@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from stigmem_node.auth.caller import Caller
-from stigmem_node.clock import format_ts
 from stigmem_node.conflicts import store
 from stigmem_node.db import Database
 from stigmem_node.errors import NodeError
@@ -28,9 +27,9 @@ class ConflictService:
     ) -> dict[str, Any]:
         caller.require("read")
         after = decode_cursor(cursor) if cursor else None
-        now = format_ts(self.ctx.clock.now())
+        view = await self.facts.view_for(caller)
         items, last = await self.db.read(
-            "list_conflicts", store.list_conflicts_txn, now, status, after, limit
+            "list_conflicts", store.list_conflicts_txn, view, status, after, limit
         )
         for item in items:
             item.pop("_seq")
@@ -61,6 +60,7 @@ class ConflictService:
             "resolve_conflict",
             store.resolve_txn,
             self.ctx,
+            await self.facts.view_for(caller),
             conflict_id,
             caller.entity_uri,
             winning_fact_id,

@@ -10,24 +10,30 @@ from stigmem_node.db import Cursor
 from stigmem_node.errors import Conflict, NodeError, NotFound
 from stigmem_node.facts import store as facts
 from stigmem_node.facts.store import NewFact, WriteContext
+from stigmem_node.facts.visibility import ReadView, acl_sql
 
-_COLS = "seq, id, fact_a_id, fact_b_id, status, resolved_by, detected_at"
+_COLS = "c.seq, c.id, c.fact_a_id, c.fact_b_id, c.status, c.resolved_by, c.detected_at"
 
 
 def list_conflicts_txn(
-    cur: Cursor, now: str, status: str | None, after_seq: int | None, limit: int
+    cur: Cursor, view: ReadView, status: str | None, after_seq: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    clauses: list[str] = []
-    params: list[object] = []
+    """Conflicts whose facts the caller may see (both sides share one garden)."""
+    clauses: list[str] = [
+        f"EXISTS (SELECT 1 FROM facts f WHERE f.id = c.fact_a_id AND {acl_sql('f')})"
+    ]
+    params: dict[str, Any] = view.params()
     if status is not None:
-        clauses.append("status = ?")
-        params.append(status)
+        clauses.append("c.status = :status")
+        params["status"] = status
     if after_seq is not None:
-        clauses.append("seq > ?")
-        params.append(after_seq)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        clauses.append("c.seq > :after_seq")
+        params["after_seq"] = after_seq
+    params["limit"] = limit + 1
     rows = cur.execute(
-        f"SELECT {_COLS} FROM conflicts {where} ORDER BY seq LIMIT ?", (*params, limit + 1)
+        f"SELECT {_COLS} FROM conflicts c WHERE {' AND '.join(clauses)}"
+        " ORDER BY c.seq LIMIT :limit",
+        params,
     ).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -36,8 +42,8 @@ def list_conflicts_txn(
         out.append(
             {
                 "conflict_id": conflict_id,
-                "fact_a": facts.get_record_txn(cur, now, a_id),
-                "fact_b": facts.get_record_txn(cur, now, b_id),
+                "fact_a": facts.get_record_txn(cur, view, a_id),
+                "fact_b": facts.get_record_txn(cur, view, b_id),
                 "status": state,
                 "resolved_by": resolved_by,
                 "detected_at": detected_at,
@@ -50,6 +56,7 @@ def list_conflicts_txn(
 def resolve_txn(
     cur: Cursor,
     ctx: WriteContext,
+    view: ReadView,
     conflict_id: str,
     caller: str,
     winning_fact_id: str | None,
@@ -65,8 +72,11 @@ def resolve_txn(
     a_id, b_id, status = row
     if status == "resolved":
         raise Conflict("conflict already resolved")
-    fact_a = facts.get_record_txn(cur, now, a_id)
-    fact_b = facts.get_record_txn(cur, now, b_id)
+    system = ReadView(now, None)
+    fact_a = facts.get_record_txn(cur, system, a_id)
+    fact_b = facts.get_record_txn(cur, system, b_id)
+    if not view.can_see_garden(fact_a["garden_id"] if fact_a else None):
+        raise NotFound("conflict not found")
     assert fact_a is not None
     assert fact_b is not None
     if winning_fact_id is not None:
@@ -86,7 +96,7 @@ def resolve_txn(
             NewFact(
                 entity=fact_a["entity"], relation=fact_a["relation"], value_type=value_type,
                 value_v=value_v, source=caller, confidence=1.0, scope=fact_a["scope"],
-                interpret_as=interpret_as, writer=caller,
+                interpret_as=interpret_as, garden_id=fact_a["garden_id"], writer=caller,
             ),
         )  # fmt: skip
     resolution = NewFact(
@@ -98,6 +108,7 @@ def resolve_txn(
         confidence=1.0,
         scope=fact_a["scope"],
         interpret_as=interpret_as,
+        garden_id=fact_a["garden_id"],
         writer=caller,
     )
     facts.insert_row_txn(cur, ctx, resolution)
@@ -110,7 +121,8 @@ def resolve_txn(
             ctx,
             NewFact(
                 entity=entity, relation=relation, value_type=meta_type, value_v=meta_v,
-                source=ctx.system_source, confidence=1.0, scope=fact_a["scope"], writer=caller,
+                source=ctx.system_source, confidence=1.0, scope=fact_a["scope"],
+                garden_id=fact_a["garden_id"], writer=caller,
             ),
         )  # fmt: skip
     # The losing value stops being live on the triple, so the contradiction is settled.
@@ -119,10 +131,11 @@ def resolve_txn(
         cur.execute(
             "INSERT OR IGNORE INTO fact_retractions (fact_id, retracted_by, reason, retracted_at)"
             " SELECT id, ?, 'conflict_resolved', ? FROM facts WHERE entity = ? AND relation = ?"
-            " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0",
+            " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0"
+            " AND garden_id IS ?",
             (
                 resolution.id, now, fact_a["entity"], fact_a["relation"], fact_a["scope"],
-                loser_type, loser_v,
+                loser_type, loser_v, fact_a["garden_id"],
             ),
         )  # fmt: skip
     cur.execute(

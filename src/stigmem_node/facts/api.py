@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 
-from stigmem_node.clock import format_ts
 from stigmem_node.db import Cursor
 from stigmem_node.deps import CallerDep, NodeDep, json_response
 from stigmem_node.errors import BadRequest, NotFound, NotImplementedYet
@@ -123,8 +122,8 @@ async def query_facts(
         limit=limit,
         before_seq=decode_cursor(cursor) if cursor else None,
     )
-    now = format_ts(node.clock.now())
-    facts, total, next_cursor = await node.db.read("query_facts", query_facts_txn, query, now)
+    view = await node.facts.view_for(caller)
+    facts, total, next_cursor = await node.db.read("query_facts", query_facts_txn, query, view)
     body = {"facts": facts, "total": total, "cursor": next_cursor, "tombstone_notices": []}
     return json_response(body, headers={"X-Total-Count": str(total)})
 

@@ -11,6 +11,7 @@ from stigmem_node.clock import format_ts, parse_ts
 from stigmem_node.db import Cursor
 from stigmem_node.errors import BadRequest
 from stigmem_node.facts.store import SELECT_RECORD, beaten_sql, to_record
+from stigmem_node.facts.visibility import ReadView, acl_sql
 
 _CURSOR_PREFIX = "k1:"
 
@@ -59,9 +60,12 @@ def parse_after(after: str) -> str:
         ) from None
 
 
-def _where(q: FactQuery, now: str) -> tuple[str, dict[str, Any]]:
-    clauses = ["NOT EXISTS (SELECT 1 FROM fact_retractions x WHERE x.fact_id = f.id)"]
-    params: dict[str, Any] = {"now": now}
+def _where(q: FactQuery, view: ReadView) -> tuple[str, dict[str, Any]]:
+    clauses = [
+        acl_sql("f"),
+        "NOT EXISTS (SELECT 1 FROM fact_retractions x WHERE x.fact_id = f.id)",
+    ]
+    params: dict[str, Any] = view.params()
     for column in ("entity", "relation", "source", "scope"):
         value = getattr(q, column)
         if value is not None:
@@ -85,10 +89,10 @@ def _where(q: FactQuery, now: str) -> tuple[str, dict[str, Any]]:
 
 
 def query_facts_txn(
-    cur: Cursor, q: FactQuery, now: str
+    cur: Cursor, q: FactQuery, view: ReadView
 ) -> tuple[list[dict[str, Any]], int, str | None]:
     """One page (newest first), the total matching the filters, and the next cursor."""
-    where, params = _where(q, now)
+    where, params = _where(q, view)
     total = int(cur.execute(f"SELECT COUNT(*) FROM facts f WHERE {where}", params).fetchone()[0])
     page_where = where
     if q.before_seq is not None:

@@ -7,6 +7,7 @@ to the database; the writer thread does the rest in one transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from stigmem_node.facts.models import AssertRequest
 from stigmem_node.facts.store import AssertOutcome, NewFact, WriteContext
 from stigmem_node.facts.uri import InvalidEntityURI, is_reserved, normalise_uri
 from stigmem_node.facts.values import encode_v
+from stigmem_node.facts.visibility import ReadView
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -42,11 +44,21 @@ RESERVED_RELATION_WARNING = (
 )
 
 
+async def _no_gardens(_: Caller) -> frozenset[str] | None:
+    return frozenset()
+
+
 @dataclass(slots=True)
 class FactService:
     db: Database
     ctx: WriteContext
     max_text_bytes: int
+    # Which gardens a caller may read (None: all). The gardens feature installs its own.
+    garden_access: Callable[[Caller], Awaitable[frozenset[str] | None]] = _no_gardens
+
+    async def view_for(self, caller: Caller) -> ReadView:
+        """The caller's ``ReadView`` at this moment (the one ACL every read path applies)."""
+        return ReadView(format_ts(self.ctx.clock.now()), await self.garden_access(caller))
 
     # -- assert --------------------------------------------------------------------------
     def prepare(self, caller: Caller, req: AssertRequest) -> NewFact:
@@ -143,7 +155,7 @@ class FactService:
     # -- reads ---------------------------------------------------------------------------
     async def get_fact(self, caller: Caller, fact_id: str) -> dict[str, Any]:
         caller.require("read")
-        now = format_ts(self.ctx.clock.now())
+        view = await self.view_for(caller)
         if is_cid(fact_id):
             if not CID_RE.match(fact_id):
                 raise BadRequest(
@@ -153,27 +165,31 @@ class FactService:
                     }
                 )
             record = await self.db.read(
-                "get_fact_by_cid", store.get_record_by_cid_txn, now, fact_id
+                "get_fact_by_cid", store.get_record_by_cid_txn, view, fact_id
             )
         else:
             check_fact_id(fact_id)
-            record = await self.db.read("get_fact", store.get_record_txn, now, fact_id)
+            record = await self.db.read("get_fact", store.get_record_txn, view, fact_id)
         if record is None:
             raise NotFound("fact not found")
+        if not view.can_see_garden(record["garden_id"]):
+            raise Forbidden("not a member of this garden")
         return record
 
     async def provenance(self, caller: Caller, fact_id: str) -> dict[str, Any]:
         record = await self.get_fact(caller, fact_id)
-        now = format_ts(self.ctx.clock.now())
+        view = await self.view_for(caller)
         links = []
         for ref in record["derived_from"]:
             target = None
             hash_ = ref.get("hash") if isinstance(ref.get("hash"), str) else None
             ref_id = ref.get("fact_id") if isinstance(ref.get("fact_id"), str) else None
             if hash_ and CID_RE.match(hash_):
-                target = await self.db.read("prov_cid", store.get_record_by_cid_txn, now, hash_)
+                target = await self.db.read("prov_cid", store.get_record_by_cid_txn, view, hash_)
             elif ref_id and _UUID.match(ref_id):
-                target = await self.db.read("prov_id", store.get_record_txn, now, ref_id)
+                target = await self.db.read("prov_id", store.get_record_txn, view, ref_id)
+            if target is not None and not view.can_see_garden(target["garden_id"]):
+                target = None
             links.append(
                 {
                     "hash": target["cid"] if target else hash_,

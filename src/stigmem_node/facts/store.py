@@ -26,6 +26,7 @@ from stigmem_node.facts.cid import compute_cid
 from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.uri import is_reserved
 from stigmem_node.facts.values import decode_v
+from stigmem_node.facts.visibility import ReadView, acl_sql
 
 COLUMNS = (
     "f.seq, f.id, f.entity, f.relation, f.value_type, f.value_v, f.interpret_as, f.source,"
@@ -48,7 +49,7 @@ def _rival_sql(alias: str, extra: str = "") -> str:
     return (
         "EXISTS (SELECT 1 FROM facts g"
         f" WHERE g.entity = {alias}.entity AND g.relation = {alias}.relation"
-        f" AND g.scope = {alias}.scope"
+        f" AND g.scope = {alias}.scope AND g.garden_id IS {alias}.garden_id"
         f" AND (g.value_type <> {alias}.value_type OR g.value_v <> {alias}.value_v)"
         f" AND {live_sql('g')}{extra})"
     )
@@ -165,14 +166,19 @@ class AssertOutcome:
     conflict_ids: list[str]
 
 
-def get_record_txn(cur: Cursor, now: str, fact_id: str) -> dict[str, Any] | None:
-    row = cur.execute(f"{SELECT_RECORD} WHERE f.id = :id", {"id": fact_id, "now": now}).fetchone()
+def get_record_txn(cur: Cursor, view: ReadView, fact_id: str) -> dict[str, Any] | None:
+    """The record of one fact, whatever its garden: callers check ``garden_id`` access."""
+    row = cur.execute(
+        f"{SELECT_RECORD} WHERE f.id = :id", {"id": fact_id, "now": view.now}
+    ).fetchone()
     return to_record(row) if row else None
 
 
-def get_record_by_cid_txn(cur: Cursor, now: str, cid: str) -> dict[str, Any] | None:
+def get_record_by_cid_txn(cur: Cursor, view: ReadView, cid: str) -> dict[str, Any] | None:
+    """The newest fact the caller may see with this CID."""
     row = cur.execute(
-        f"{SELECT_RECORD} WHERE f.cid = :cid ORDER BY f.seq DESC LIMIT 1", {"cid": cid, "now": now}
+        f"{SELECT_RECORD} WHERE f.cid = :cid AND {acl_sql('f')} ORDER BY f.seq DESC LIMIT 1",
+        {"cid": cid, **view.params()},
     ).fetchone()
     return to_record(row) if row else None
 
@@ -181,8 +187,8 @@ def _newest_same_content(cur: Cursor, fact: NewFact) -> tuple[str, str | None, s
     row = cur.execute(
         "SELECT id, cid, valid_until_utc FROM facts"
         " WHERE entity = ? AND relation = ? AND scope = ? AND value_type = ? AND value_v = ?"
-        " ORDER BY seq DESC LIMIT 1",
-        (fact.entity, fact.relation, fact.scope, fact.value_type, fact.value_v),
+        " AND garden_id IS ? ORDER BY seq DESC LIMIT 1",
+        (fact.entity, fact.relation, fact.scope, fact.value_type, fact.value_v, fact.garden_id),
     ).fetchone()
     return (row[0], row[1], row[2]) if row else None
 
@@ -228,7 +234,7 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
     if newest is not None:
         existing_id, existing_cid, existing_expiry = newest
         if existing_cid == fact.cid and (existing_expiry is None or existing_expiry > now):
-            record = get_record_txn(cur, now, existing_id)
+            record = get_record_txn(cur, ReadView(now, None), existing_id)
             assert record is not None
             return AssertOutcome(record, created=False, conflict_ids=[])
     if fact.valid_until is None and not fact.reserved:
@@ -253,7 +259,7 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
         if conflict_ids
         else {"cid": fact.cid, "scope": fact.scope},
     )
-    record = get_record_txn(cur, now, fact.id)
+    record = get_record_txn(cur, ReadView(now, None), fact.id)
     assert record is not None
     return AssertOutcome(record, created=True, conflict_ids=conflict_ids)
 
@@ -262,9 +268,10 @@ def _retract_earlier_txn(cur: Cursor, fact: NewFact, now: str) -> None:
     cur.execute(
         "INSERT OR IGNORE INTO fact_retractions (fact_id, retracted_by, reason, retracted_at)"
         " SELECT id, ?, 'retraction', ? FROM facts WHERE entity = ? AND relation = ?"
-        " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0 AND id <> ?",
+        " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0 AND id <> ?"
+        " AND garden_id IS ?",
         (fact.id, now, fact.entity, fact.relation, fact.scope, fact.value_type, fact.value_v,
-         fact.id),
+         fact.id, fact.garden_id),
     )  # fmt: skip
 
 
@@ -275,11 +282,13 @@ def _detect_conflicts_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: st
     rivals = cur.execute(
         f"SELECT g.id, g.value_type, g.value_v FROM facts g WHERE g.entity = :entity"
         f" AND g.relation = :relation AND g.scope = :scope AND g.id <> :id"
+        f" AND g.garden_id IS :garden_id"
         f" AND (g.value_type <> :vt OR g.value_v <> :vv) AND {live_sql('g')}"
         f" ORDER BY g.seq DESC",
         {
             "entity": fact.entity, "relation": fact.relation, "scope": fact.scope,
             "id": fact.id, "vt": fact.value_type, "vv": fact.value_v, "now": now,
+            "garden_id": fact.garden_id,
         },
     ).fetchall()  # fmt: skip
     seen: set[tuple[str, str]] = set()
@@ -306,6 +315,7 @@ def _detect_conflicts_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: st
                 source=ctx.system_source,
                 confidence=1.0,
                 scope=fact.scope,
+                garden_id=fact.garden_id,
                 writer=ctx.system_source,
             )
             insert_row_txn(cur, ctx, meta)
