@@ -1,11 +1,8 @@
-"""``stigmem``: the operator's command line. Commands call services; no SQL here."""
+"""``stigmem auth ...`` and ``stigmem keys ...``: API keys straight on the database."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import click
 import orjson
@@ -13,56 +10,22 @@ import orjson
 from stigmem_node.auth import store as key_store
 from stigmem_node.auth.caller import PERMISSIONS
 from stigmem_node.auth.service import BOOTSTRAP_PERMISSIONS, generate_key
+from stigmem_node.cli.common import DB_OPTION, local_node
 from stigmem_node.clock import normalise_ts
-from stigmem_node.config import Settings, SettingsError, load_settings
 from stigmem_node.errors import NodeError
 from stigmem_node.node import Node
 
 
-def _settings(db: str | None) -> Settings:
-    try:
-        return load_settings(**({"db_path": Path(db)} if db else {}))
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@contextmanager
-def _node(db: str | None) -> Iterator[Node]:
-    settings = _settings(db)
-    node = Node(settings.model_copy(update={"auth_required": False}))
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
-
-
 @click.group()
-def main() -> None:
-    """Administer a Stigmem node."""
-
-
-@main.command()
-def serve() -> None:
-    """Run the node (same as stigmem-node)."""
-    from stigmem_node.__main__ import main as serve_main
-
-    serve_main()
-
-
-@main.group()
 def auth() -> None:
     """Authentication set-up."""
-
-
-_DB = click.option("--db", "db", default=None, help="SQLite file (default: STIGMEM_DB_PATH).")
 
 
 @auth.command("bootstrap-key")
 @click.option("--key", "raw_key", envvar="STIGMEM_BOOTSTRAP_KEY", default=None)
 @click.option("--entity-uri", default="agent:admin", show_default=True)
 @click.option("--permissions", default=",".join(BOOTSTRAP_PERMISSIONS), show_default=True)
-@_DB
+@DB_OPTION
 def bootstrap_key(raw_key: str | None, entity_uri: str, permissions: str, db: str | None) -> None:
     """Register the first API key (only while the store holds none)."""
     if not raw_key or len(raw_key) < 16:
@@ -70,7 +33,7 @@ def bootstrap_key(raw_key: str | None, entity_uri: str, permissions: str, db: st
             "error: --key (or STIGMEM_BOOTSTRAP_KEY) of at least 16 characters required", err=True
         )
         sys.exit(2)
-    with _node(db) as node:
+    with local_node(db) as node:
         if node.db.read_sync(key_store.count_keys_txn) > 0:
             click.echo("error: API keys already exist; use POST /v1/auth/keys", err=True)
             sys.exit(1)
@@ -78,7 +41,7 @@ def bootstrap_key(raw_key: str | None, entity_uri: str, permissions: str, db: st
     click.echo(f"bootstrap key registered for {entity_uri}")
 
 
-@main.group()
+@click.group()
 def keys() -> None:
     """Manage API keys directly in the database (works even when every key expired)."""
 
@@ -89,7 +52,7 @@ def keys() -> None:
 @click.option("--description", default=None)
 @click.option("--expires-at", default=None, help="ISO 8601; default: the maximum key age.")
 @click.option("--key", "raw_key", default=None, help="Key value (default: generated).")
-@_DB
+@DB_OPTION
 def keys_create(
     entity_uri: str,
     permissions: str,
@@ -100,16 +63,16 @@ def keys_create(
 ) -> None:
     """Mint a key and print it once."""
     raw = raw_key or generate_key()
-    with _node(db) as node:
+    with local_node(db) as node:
         key = _create(node, raw, entity_uri, permissions.split(","), description, expires_at)
     click.echo(orjson.dumps({"id": key, "raw_key": raw, "entity_uri": entity_uri}).decode())
 
 
 @keys.command("list")
-@_DB
+@DB_OPTION
 def keys_list(db: str | None) -> None:
     """List every key (never the secrets)."""
-    with _node(db) as node:
+    with local_node(db) as node:
         rows = node.db.read_sync(key_store.list_all_keys_txn)
     for row in rows:
         click.echo(
@@ -128,10 +91,10 @@ def keys_list(db: str | None) -> None:
 
 @keys.command("revoke")
 @click.argument("key_id")
-@_DB
+@DB_OPTION
 def keys_revoke(key_id: str, db: str | None) -> None:
     """Delete a key by id."""
-    with _node(db) as node:
+    with local_node(db) as node:
         row = node.db.read_sync(key_store.get_key_txn, key_id)
         if row is None:
             raise click.ClickException("Key not found")

@@ -1,0 +1,24 @@
+"""``stigmem``: the operator's command line. One module per command group; no SQL here."""
+
+from __future__ import annotations
+
+import click
+
+from stigmem_node.cli import keys
+
+
+@click.group()
+def main() -> None:
+    """Administer a Stigmem node."""
+
+
+@main.command()
+def serve() -> None:
+    """Run the node (same as stigmem-node)."""
+    from stigmem_node.__main__ import main as serve_main
+
+    serve_main()
+
+
+for group in (keys.auth, keys.keys):
+    main.add_command(group)
