@@ -58,7 +58,10 @@ def parse_ts(text: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 lies past datetime.max in UTC
+        raise ValueError("timestamp out of range") from None
 
 
 def normalise_ts(text: str) -> str:
