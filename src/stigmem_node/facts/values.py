@@ -16,6 +16,8 @@ from stigmem_node.clock import parse_ts
 VALUE_TYPES = ("string", "text", "number", "boolean", "datetime", "ref", "null")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _INT = re.compile(r"^-?\d+$")
+# Integers travel as 64-bit JSON numbers (orjson, most clients); wider ones cannot round-trip.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 class ValueMismatch(ValueError):
@@ -46,6 +48,8 @@ def check_value(value_type: str, v: Any) -> None:
             raise ValueMismatch("v must be a JSON number for type number")
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueMismatch("v must be a finite number")
+        if isinstance(v, int) and not _INT_MIN <= v <= _INT_MAX:
+            raise ValueMismatch("v must be an integer within the signed 64-bit range")
         return
     if value_type == "boolean":
         if not isinstance(v, bool):
