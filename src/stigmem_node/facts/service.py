@@ -15,7 +15,7 @@ import orjson
 from pydantic import ValidationError
 
 from stigmem_node.auth.caller import Caller
-from stigmem_node.clock import format_ts
+from stigmem_node.clock import format_ts, normalise_ts
 from stigmem_node.db import Database
 from stigmem_node.errors import (
     BadRequest,
@@ -104,7 +104,8 @@ class FactService:
             confidence=float(req.confidence),
             scope=req.scope,
             interpret_as=value.interpret_as,
-            valid_until=req.valid_until,
+            # CONTRACT §2: timestamp inputs are normalised to UTC (the model checked it parses).
+            valid_until=normalise_ts(req.valid_until) if req.valid_until else None,
             derived_from=req.derived_from,
             writer=caller.entity_uri,
         )
