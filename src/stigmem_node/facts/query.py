@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from stigmem_node.facts.store import SELECT_RECORD, beaten_sql, to_record
 from stigmem_node.facts.visibility import ReadView, acl_sql
 
 _CURSOR_PREFIX = "k1:"
+_CURSOR_RE = re.compile(r"k1:([0-9]{1,19})")
+_MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +42,11 @@ def decode_cursor(cursor: str) -> int:
     """The seq a cursor stands for; 400 ``invalid_cursor`` for anything we did not issue."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith(_CURSOR_PREFIX):
+        match = _CURSOR_RE.fullmatch(text)
+        if match is None:
             raise ValueError(cursor)
-        seq = int(text[len(_CURSOR_PREFIX) :])
-        if seq < 0:
+        seq = int(match[1])
+        if seq > _MAX_SEQ:  # SQLite integers are 64-bit; a larger value would be a 500
             raise ValueError(cursor)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise BadRequest(
