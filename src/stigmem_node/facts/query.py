@@ -11,7 +11,7 @@ from typing import Any
 from stigmem_node.clock import format_ts, parse_ts
 from stigmem_node.db import Cursor
 from stigmem_node.errors import BadRequest
-from stigmem_node.facts.store import SELECT_RECORD, beaten_sql, to_record
+from stigmem_node.facts.store import SELECT_RECORD, beaten_sql, not_expired_sql, to_record
 from stigmem_node.facts.visibility import ReadView, acl_sql
 
 _CURSOR_PREFIX = "k1:"
@@ -30,6 +30,7 @@ class FactQuery:
     include_expired: bool = False
     after: str | None = None
     attested: bool | None = None
+    garden_id: str | None = None  # the garden's id (the route resolves the URI)
     limit: int = 50
     before_seq: int | None = None
 
@@ -79,10 +80,13 @@ def _where(q: FactQuery, view: ReadView) -> tuple[str, dict[str, Any]]:
         clauses.append("f.confidence >= :min_confidence")
         params["min_confidence"] = q.min_confidence
     if not q.include_expired:
-        clauses.append("(f.valid_until_utc IS NULL OR f.valid_until_utc > :now)")
+        clauses.append(not_expired_sql("f"))
     if q.after is not None:
         clauses.append("f.timestamp > :after")
         params["after"] = q.after
+    if q.garden_id is not None:
+        clauses.append("f.garden_id = :garden_id")
+        params["garden_id"] = q.garden_id
     if q.attested is not None:
         clauses.append(
             "f.attested_key_id IS NOT NULL" if q.attested else "f.attested_key_id IS NULL"

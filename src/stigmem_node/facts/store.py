@@ -26,22 +26,40 @@ from stigmem_node.facts.cid import compute_cid
 from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.uri import is_reserved
 from stigmem_node.facts.values import decode_v
-from stigmem_node.facts.visibility import ReadView, acl_sql
+from stigmem_node.facts.visibility import ReadView, acl_sql, held_sql
 
 COLUMNS = (
     "f.seq, f.id, f.entity, f.relation, f.value_type, f.value_v, f.interpret_as, f.source,"
-    " f.timestamp, f.hlc, f.received_from, f.valid_until, f.confidence, f.scope,"
+    " f.timestamp, f.hlc, f.received_from,"
+    " COALESCE((SELECT o.valid_until FROM fact_validity_overrides o WHERE o.fact_id = f.id),"
+    " f.valid_until), f.confidence, f.scope,"
     " f.attested_key_id, f.origin_node_id, f.origin_allowed_scopes, f.garden_id, f.cid,"
-    " f.derived_from"
+    " f.derived_from,"
+    " (SELECT q.status FROM fact_quarantine q WHERE q.fact_id = f.id)"
 )
+
+
+def valid_until_sql(alias: str) -> str:
+    """The projected expiry of fact ``alias``: a validity override (decay) wins over the row."""
+    return (
+        f"COALESCE((SELECT o.valid_until FROM fact_validity_overrides o"
+        f" WHERE o.fact_id = {alias}.id), {alias}.valid_until_utc)"
+    )
+
+
+def not_expired_sql(alias: str) -> str:
+    """SQL that is true when fact ``alias`` has no projected expiry at or before ``:now``."""
+    return f"COALESCE({valid_until_sql(alias)}, '9999') > :now"
 
 
 def live_sql(alias: str) -> str:
     """SQL that is true when fact ``alias`` is live at ``:now``."""
     return (
         f"{alias}.confidence > 0"
-        f" AND ({alias}.valid_until_utc IS NULL OR {alias}.valid_until_utc > :now)"
+        f" AND {not_expired_sql(alias)}"
         f" AND NOT EXISTS (SELECT 1 FROM fact_retractions r WHERE r.fact_id = {alias}.id)"
+        # A fact held in quarantine has no effect until promoted (only gardens hold facts).
+        f" AND ({alias}.garden_id IS NULL OR NOT {held_sql(alias)})"
     )
 
 
@@ -75,7 +93,8 @@ def to_record(row: tuple[Any, ...], warnings: list[str] | None = None) -> dict[s
     (
         _seq, fact_id, entity, relation, value_type, value_v, interpret_as, source,
         timestamp, hlc, received_from, valid_until, confidence, scope, attested_key_id,
-        origin_node_id, origin_allowed_scopes, garden_id, cid, derived_from, contradicted,
+        origin_node_id, origin_allowed_scopes, garden_id, cid, derived_from,
+        quarantine_status, contradicted,
     ) = row  # fmt: skip
     return {
         "id": fact_id,
@@ -103,8 +122,8 @@ def to_record(row: tuple[Any, ...], warnings: list[str] | None = None) -> dict[s
         "contradicted": bool(contradicted),
         "warnings": warnings or [],
         "source_trust": None,
-        "quarantine_status": None,
-        "quarantine_garden_id": None,
+        "quarantine_status": quarantine_status,
+        "quarantine_garden_id": garden_id if quarantine_status else None,
         "effective_confidence": None,
         "sanitizer_warnings": [],
         "sanitizer_redacted": False,
@@ -130,6 +149,12 @@ class NewFact:
     garden_id: str | None = None
     derived_from: list[dict[str, Any]] = field(default_factory=list)
     writer: str | None = None
+    quarantined: bool = False  # written into a quarantine garden: held for moderation
+    # Federation provenance, set only on facts ingested from a peer (federation.ingest).
+    received_from: str | None = None
+    origin_node_id: str | None = None
+    origin_allowed_scopes: list[str] | None = None
+    re_federation_blocked: bool = False
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     cid: str = ""
 
@@ -147,7 +172,12 @@ class NewFact:
 
     @property
     def reserved(self) -> bool:
-        return is_reserved(self.entity) or is_reserved(self.relation)
+        # ``garden:`` relations are the node's membership metadata (spec §17.6): never rivals.
+        return (
+            is_reserved(self.entity)
+            or is_reserved(self.relation)
+            or self.relation.startswith("garden:")
+        )
 
 
 @dataclass(slots=True)
@@ -184,10 +214,13 @@ def get_record_by_cid_txn(cur: Cursor, view: ReadView, cid: str) -> dict[str, An
 
 
 def _newest_same_content(cur: Cursor, fact: NewFact) -> tuple[str, str | None, str | None] | None:
+    # A retracted fact (decay, resolution) is dead: re-asserting its content writes a new one.
     row = cur.execute(
-        "SELECT id, cid, valid_until_utc FROM facts"
-        " WHERE entity = ? AND relation = ? AND scope = ? AND value_type = ? AND value_v = ?"
-        " AND garden_id IS ? ORDER BY seq DESC LIMIT 1",
+        f"SELECT f.id, f.cid, {valid_until_sql('f')} FROM facts f"
+        " WHERE f.entity = ? AND f.relation = ? AND f.scope = ? AND f.value_type = ?"
+        " AND f.value_v = ? AND f.garden_id IS ?"
+        " AND NOT EXISTS (SELECT 1 FROM fact_retractions r WHERE r.fact_id = f.id)"
+        " ORDER BY f.seq DESC LIMIT 1",
         (fact.entity, fact.relation, fact.scope, fact.value_type, fact.value_v, fact.garden_id),
     ).fetchone()
     return (row[0], row[1], row[2]) if row else None
@@ -214,14 +247,18 @@ def insert_row_txn(
     cur.execute(
         "INSERT INTO facts (id, entity, relation, value_type, value_v, interpret_as, source,"
         " timestamp, hlc, valid_until, valid_until_utc, confidence, scope, attested_key_id,"
-        " garden_id, cid, derived_from, writer, reserved)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " garden_id, cid, derived_from, writer, reserved, received_from, origin_node_id,"
+        " origin_allowed_scopes, re_federation_blocked)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             fact.id, fact.entity, fact.relation, fact.value_type, fact.value_v,
             fact.interpret_as, fact.source, ts, hlc, fact.valid_until, valid_until_utc,
             fact.confidence, fact.scope, fact.attested_key_id, fact.garden_id, fact.cid,
             orjson.dumps(fact.derived_from).decode() if fact.derived_from else None,
-            fact.writer, int(fact.reserved),
+            fact.writer, int(fact.reserved), fact.received_from, fact.origin_node_id,
+            orjson.dumps(fact.origin_allowed_scopes).decode()
+            if fact.origin_allowed_scopes is not None else None,
+            int(fact.re_federation_blocked),
         ),
     )  # fmt: skip
     return int(cur.lastrowid or 0), ts, hlc, valid_until_utc or ""
@@ -242,11 +279,21 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
         if ttl is not None:
             fact.valid_until = format_ts(ctx.clock.now() + timedelta(seconds=ttl))
     insert_row_txn(cur, ctx, fact)
-    if fact.confidence == 0.0:
-        _retract_earlier_txn(cur, fact, now)
     conflict_ids: list[str] = []
-    if fact.confidence > 0 and not fact.reserved:
+    if fact.quarantined:
+        # Held for moderation: it retracts and contradicts nothing until promoted.
+        hold_txn(cur, fact, now)
+    elif fact.confidence == 0.0:
+        _retract_earlier_txn(cur, fact, now)
+    elif not fact.reserved:
         conflict_ids = _detect_conflicts_txn(cur, ctx, fact, now)
+    detail: dict[str, Any] = {"cid": fact.cid, "scope": fact.scope}
+    if conflict_ids:
+        detail["conflicts"] = conflict_ids
+    if fact.garden_id is not None:
+        detail["garden_id"] = fact.garden_id
+    if fact.quarantined:
+        detail["quarantine"] = "pending"
     record_txn(
         cur,
         now,
@@ -255,13 +302,20 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
         fact_id=fact.id,
         source=fact.source,
         attested_key_id=fact.attested_key_id,
-        detail={"cid": fact.cid, "scope": fact.scope, "conflicts": conflict_ids}
-        if conflict_ids
-        else {"cid": fact.cid, "scope": fact.scope},
+        detail=detail,
     )
     record = get_record_txn(cur, ReadView(now, None), fact.id)
     assert record is not None
     return AssertOutcome(record, created=True, conflict_ids=conflict_ids)
+
+
+def hold_txn(cur: Cursor, fact: NewFact, now: str, reason: str | None = None) -> None:
+    """Hold an inserted fact for moderation in its (quarantine) garden."""
+    cur.execute(
+        "INSERT INTO fact_quarantine (fact_id, garden_id, status, reason, held_at)"
+        " VALUES (?, ?, 'pending', ?, ?)",
+        (fact.id, fact.garden_id, reason or "written to a quarantine garden", now),
+    )
 
 
 def _retract_earlier_txn(cur: Cursor, fact: NewFact, now: str) -> None:
@@ -321,3 +375,26 @@ def _detect_conflicts_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: st
             insert_row_txn(cur, ctx, meta)
         conflict_ids.append(conflict_id)
     return conflict_ids
+
+
+# -- shared with federation ingest -------------------------------------------------------------
+def live_duplicate_txn(cur: Cursor, fact: NewFact, now: str) -> str | None:
+    """The id of the fact an assert of ``fact`` would return instead of writing (assert's
+    idempotency rule: the newest unretracted same-content fact has this CID and is unexpired)."""
+    newest = _newest_same_content(cur, fact)
+    if newest is None:
+        return None
+    existing_id, existing_cid, existing_expiry = newest
+    if existing_cid == fact.cid and (existing_expiry is None or existing_expiry > now):
+        return existing_id
+    return None
+
+
+def write_effects_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: str) -> list[str]:
+    """Retraction and contradiction effects of a fact just inserted; the new conflict ids."""
+    if fact.confidence == 0.0:
+        _retract_earlier_txn(cur, fact, now)
+        return []
+    if fact.reserved:
+        return []
+    return _detect_conflicts_txn(cur, ctx, fact, now)
