@@ -105,8 +105,29 @@ def error_response(exc: NodeError) -> Response:
 
 
 def _json_safe(value: Any) -> Any:
-    """Validation errors may carry arbitrary input (bytes, exceptions); make it JSON."""
-    return orjson.loads(orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS))
+    """Validation errors echo the client's input; make it JSON.
+
+    The input may hold what orjson cannot encode (lone surrogates, integers beyond 64 bits),
+    which must still produce the 422, never a 500.
+    """
+    try:
+        return orjson.loads(orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _scrub(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, dict):
+        return {str(_scrub(k)): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return _scrub(repr(value))
 
 
 async def _node_error_handler(_: Request, exc: Exception) -> Response:
