@@ -1,0 +1,173 @@
+"""Group commit: many writes share one transaction; one failing item fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stigmem_node.db import Cursor, Database
+from stigmem_node.facts.hlc import parse_hlc
+from tests.conftest import NodeHarness, fact_body
+
+
+class Gate:
+    """A write that holds the writer thread until released, so others pile up behind it."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def txn(self, cur: Cursor) -> str:
+        self.entered.set()
+        assert self.release.wait(10), "gate never released"
+        return "gate"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "g.db", synchronous="normal")
+    database.open()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+async def gate(db: Database) -> AsyncIterator[tuple[Gate, asyncio.Task[str]]]:
+    g = Gate()
+    task = asyncio.create_task(db.write("gate", g.txn))
+    await asyncio.to_thread(g.entered.wait, 10)
+    yield g, task
+    g.release.set()
+
+
+def put_txn(cur: Cursor, key: str, fail: bool = False) -> str:
+    cur.execute("INSERT INTO node_meta (key, value) VALUES (?, 'v')", (key,))
+    if fail:
+        raise ValueError(f"item {key} failed")
+    return key
+
+
+def keys_on_disk(db: Database) -> set[str]:
+    with closing(sqlite3.connect(db.path)) as conn:
+        return {row[0] for row in conn.execute("SELECT key FROM node_meta")}
+
+
+async def test_queued_writes_share_one_transaction(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    commits = db.commits
+    tasks = [asyncio.create_task(db.write("put", put_txn, f"k{i}")) for i in range(50)]
+    await asyncio.sleep(0)  # let every task enqueue its write behind the gate
+    g.release.set()
+    assert await gate_task == "gate"
+    assert await asyncio.gather(*tasks) == [f"k{i}" for i in range(50)]
+    assert db.commits - commits == 2  # the gate's transaction, then all 50 together
+    assert db.items_committed >= 51
+    assert keys_on_disk(db) >= {f"k{i}" for i in range(50)}
+
+
+async def test_failing_item_fails_alone(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    commits = db.commits
+    tasks = [
+        asyncio.create_task(db.write("put", put_txn, f"k{i}", i == 3)) for i in range(6)
+    ]
+    await asyncio.sleep(0)
+    g.release.set()
+    await gate_task
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[3], ValueError)
+    assert str(results[3]) == "item k3 failed"
+    assert [r for i, r in enumerate(results) if i != 3] == ["k0", "k1", "k2", "k4", "k5"]
+    assert db.commits - commits == 2  # the failure did not split or abort the batch
+    on_disk = keys_on_disk(db)
+    assert "k3" not in on_disk  # its insert was rolled back
+    assert {"k0", "k1", "k2", "k4", "k5"} <= on_disk
+
+
+async def test_constraint_error_of_one_item_is_isolated(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    first = asyncio.create_task(db.write("put", put_txn, "dup"))
+    second = asyncio.create_task(db.write("put", put_txn, "dup"))
+    third = asyncio.create_task(db.write("put", put_txn, "other"))
+    await asyncio.sleep(0)
+    g.release.set()
+    await gate_task
+    assert await first == "dup"
+    with pytest.raises(sqlite3.IntegrityError):
+        await second
+    assert await third == "other"
+    assert {"dup", "other"} <= keys_on_disk(db)
+
+
+def test_write_sync(db: Database) -> None:
+    assert db.write_sync(put_txn, "sync") == "sync"
+    assert "sync" in keys_on_disk(db)
+    with pytest.raises(ValueError, match="item bad failed"):
+        db.write_sync(put_txn, "bad", True)
+    assert "bad" not in keys_on_disk(db)
+    assert db.read_sync(lambda cur: cur.execute("SELECT COUNT(*) FROM node_meta").fetchone()[0])
+
+
+async def test_cancelled_caller_does_not_break_the_writer(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    doomed = asyncio.create_task(db.write("put", put_txn, "cancelled"))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    g.release.set()
+    await gate_task
+    # The writer keeps serving; the abandoned write was already queued and still commits.
+    assert await db.write("put", put_txn, "after") == "after"
+    assert {"cancelled", "after"} <= keys_on_disk(db)
+
+
+async def test_write_on_a_closed_database_raises(tmp_path: Path) -> None:
+    database = Database(tmp_path / "c.db")
+    with pytest.raises(RuntimeError, match="not open"):
+        await database.write("put", put_txn, "x")
+    with pytest.raises(RuntimeError, match="not open"):
+        database.write_sync(put_txn, "x")
+
+
+async def test_reads_see_committed_writes(db: Database) -> None:
+    await db.write("put", put_txn, "seen")
+    count = await db.read(
+        "count", lambda cur: cur.execute("SELECT COUNT(*) FROM node_meta WHERE key='seen'").fetchone()[0]
+    )
+    assert count == 1
+
+
+async def test_reader_connections_cannot_write(db: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+        await db.read("put", put_txn, "nope")
+
+
+async def test_seq_and_hlc_agree_with_commit_order(
+    harness: NodeHarness, client: httpx.AsyncClient
+) -> None:
+    bodies = [fact_body(entity=f"user:{i}") for i in range(40)]
+    responses = await asyncio.gather(*(client.post("/v1/facts", json=b) for b in bodies))
+    assert all(r.status_code == 201 for r in responses)
+    with closing(sqlite3.connect(harness.node.db.path)) as conn:
+        rows = conn.execute("SELECT seq, hlc FROM facts ORDER BY seq").fetchall()
+    seqs = [r[0] for r in rows]
+    hlcs = [parse_hlc(r[1]) for r in rows]
+    assert len(rows) == 40
+    assert seqs == sorted(set(seqs))
+    assert hlcs == sorted(set(hlcs))  # strictly increasing in commit order

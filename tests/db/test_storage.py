@@ -1,0 +1,113 @@
+"""Storage: migrations, append-only tables, durability settings (CONTRACT §2, §7)."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stigmem_node.app import create_app
+from stigmem_node.config import Settings
+from stigmem_node.db import Cursor, Database, SchemaTooNew
+from stigmem_node.db.migrate import known_migrations
+from tests.conftest import NodeHarness, fact_body, make_settings
+from tests.facts.support import count_rows
+
+
+def _open(path: Path, **kwargs: object) -> Database:
+    db = Database(path, **kwargs)  # type: ignore[arg-type]
+    db.open()
+    return db
+
+
+def test_migrations_are_recorded(tmp_path: Path) -> None:
+    db = _open(tmp_path / "a.db")
+    db.close()
+    with closing(sqlite3.connect(tmp_path / "a.db")) as conn:
+        rows = conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    assert rows == [(m.version, m.name) for m in known_migrations()]
+    assert rows[0] == (1, "core")
+
+
+def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
+    _open(tmp_path / "a.db").close()
+    _open(tmp_path / "a.db").close()
+    assert count_rows(tmp_path / "a.db", "schema_migrations") == len(known_migrations())
+
+
+def test_newer_schema_refuses_to_start(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    _open(path).close()
+    newest = known_migrations()[-1].version
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 'x')",
+            (newest + 1,),
+        )
+        conn.commit()
+    with pytest.raises(SchemaTooNew, match="newer than this node knows"):
+        Database(path).open()
+
+
+async def test_node_with_newer_schema_does_not_serve(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    _open(settings.db_path).close()
+    with closing(sqlite3.connect(settings.db_path)) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'x')")
+        conn.commit()
+    app = create_app(settings)
+    with pytest.raises(SchemaTooNew):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("UPDATE facts SET confidence = 0", "facts are immutable: UPDATE refused"),
+        ("UPDATE facts SET value_v = 'red'", "facts are immutable: UPDATE refused"),
+        ("DELETE FROM facts", "facts are immutable: DELETE refused"),
+        ("UPDATE audit_log SET event_type = 'x'", "audit log is append-only: UPDATE refused"),
+        ("DELETE FROM audit_log", "audit log is append-only: DELETE refused"),
+    ],
+)
+async def test_facts_and_audit_log_cannot_be_changed(
+    harness: NodeHarness, client: httpx.AsyncClient, sql: str, message: str
+) -> None:
+    assert (await client.post("/v1/facts", json=fact_body())).status_code == 201
+    facts, audit = count_rows(harness), count_rows(harness, "audit_log")
+    assert facts == 1
+    assert audit >= 1
+    with closing(sqlite3.connect(harness.node.db.path)) as conn:
+        with pytest.raises(sqlite3.DatabaseError, match=message):
+            conn.execute(sql)
+        conn.rollback()
+        assert conn.execute("SELECT value_v, confidence FROM facts").fetchall() == [("blue", 1.0)]
+    assert count_rows(harness) == facts
+    assert count_rows(harness, "audit_log") == audit
+
+
+def test_defaults_are_wal_and_synchronous_full(tmp_path: Path) -> None:
+    settings = Settings(db_path=tmp_path / "a.db")
+    assert settings.sqlite_synchronous == "full"
+    db = _open(settings.db_path, synchronous=settings.sqlite_synchronous)
+    try:
+        assert db.write_sync(_pragma, "synchronous") == 2  # FULL
+        assert db.read_sync(_pragma, "synchronous") == 2
+        assert db.write_sync(_pragma, "foreign_keys") == 1
+    finally:
+        db.close()
+    with closing(sqlite3.connect(settings.db_path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    _open(tmp_path / "a.db").close()
+    assert (tmp_path / "a.db").stat().st_mode & 0o777 == 0o600
+
+
+def _pragma(cur: Cursor, name: str) -> int:
+    return int(cur.execute(f"PRAGMA {name}").fetchone()[0])
