@@ -89,16 +89,6 @@ def resolve_txn(
     else:
         assert new_value is not None
         value_type, value_v, interpret_as = new_value
-        # The new value becomes an ordinary fact on the contested triple.
-        facts.assert_fact_txn(
-            cur,
-            ctx,
-            NewFact(
-                entity=fact_a["entity"], relation=fact_a["relation"], value_type=value_type,
-                value_v=value_v, source=caller, confidence=1.0, scope=fact_a["scope"],
-                interpret_as=interpret_as, garden_id=fact_a["garden_id"], writer=caller,
-            ),
-        )  # fmt: skip
     resolution = NewFact(
         entity=f"stigmem:resolution:{conflict_id}",
         relation=fact_a["relation"],
@@ -111,6 +101,19 @@ def resolve_txn(
         garden_id=fact_a["garden_id"],
         writer=caller,
     )
+    # Retract the losing values first, so a new value does not open fresh conflicts with them.
+    _retract_losers_txn(cur, fact_a, fact_b, (value_type, value_v), resolution.id, now)
+    if winning_fact_id is None:
+        # The new value becomes an ordinary fact on the contested triple.
+        facts.assert_fact_txn(
+            cur,
+            ctx,
+            NewFact(
+                entity=fact_a["entity"], relation=fact_a["relation"], value_type=value_type,
+                value_v=value_v, source=caller, confidence=1.0, scope=fact_a["scope"],
+                interpret_as=interpret_as, garden_id=fact_a["garden_id"], writer=caller,
+            ),
+        )  # fmt: skip
     facts.insert_row_txn(cur, ctx, resolution)
     for entity, relation, meta_type, meta_v in (
         (resolution.id, "stigmem:resolves", "ref", conflict_id),
@@ -123,19 +126,6 @@ def resolve_txn(
                 entity=entity, relation=relation, value_type=meta_type, value_v=meta_v,
                 source=ctx.system_source, confidence=1.0, scope=fact_a["scope"],
                 garden_id=fact_a["garden_id"], writer=caller,
-            ),
-        )  # fmt: skip
-    # The losing value stops being live on the triple, so the contradiction is settled.
-    contested = {(fact["value"]["type"], _stored_v(cur, fact["id"])) for fact in (fact_a, fact_b)}
-    for loser_type, loser_v in contested - {(value_type, value_v)}:
-        cur.execute(
-            "INSERT OR IGNORE INTO fact_retractions (fact_id, retracted_by, reason, retracted_at)"
-            " SELECT id, ?, 'conflict_resolved', ? FROM facts WHERE entity = ? AND relation = ?"
-            " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0"
-            " AND garden_id IS ?",
-            (
-                resolution.id, now, fact_a["entity"], fact_a["relation"], fact_a["scope"],
-                loser_type, loser_v, fact_a["garden_id"],
             ),
         )  # fmt: skip
     cur.execute(
@@ -152,6 +142,29 @@ def resolve_txn(
         detail={"conflict_id": conflict_id, "winning_fact_id": winning_fact_id},
     )
     return resolution.id
+
+
+def _retract_losers_txn(
+    cur: Cursor,
+    fact_a: dict[str, Any],
+    fact_b: dict[str, Any],
+    kept: tuple[str, str],
+    resolution_id: str,
+    now: str,
+) -> None:
+    """The losing values stop being live on the triple, so the contradiction is settled."""
+    contested = {(fact["value"]["type"], _stored_v(cur, fact["id"])) for fact in (fact_a, fact_b)}
+    for loser_type, loser_v in contested - {kept}:
+        cur.execute(
+            "INSERT OR IGNORE INTO fact_retractions (fact_id, retracted_by, reason, retracted_at)"
+            " SELECT id, ?, 'conflict_resolved', ? FROM facts WHERE entity = ? AND relation = ?"
+            " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0"
+            " AND garden_id IS ?",
+            (
+                resolution_id, now, fact_a["entity"], fact_a["relation"], fact_a["scope"],
+                loser_type, loser_v, fact_a["garden_id"],
+            ),
+        )  # fmt: skip
 
 
 def _stored_v(cur: Cursor, fact_id: str) -> str:
