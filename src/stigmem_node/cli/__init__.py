@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from stigmem_node.cli import keys
+from stigmem_node.cli import facts, keys
+from stigmem_node.cli import mcp as mcp_command
 
 
 @click.group()
@@ -20,5 +21,5 @@ def serve() -> None:
     serve_main()
 
 
-for group in (keys.auth, keys.keys):
+for group in (keys.auth, keys.keys, *facts.COMMANDS, mcp_command.mcp):
     main.add_command(group)

@@ -1,0 +1,6 @@
+"""MCP server of a Stigmem node: memory tools for agents, over stdio (``stigmem mcp``).
+
+This package module stays light (no MCP SDK import) so the CLI can read its defaults cheaply.
+"""
+
+DEFAULT_SOURCE = "agent:mcp"
