@@ -17,6 +17,7 @@ from stigmem_node.config import Settings
 from stigmem_node.conflicts.api import router as conflicts_router
 from stigmem_node.errors import install_handlers
 from stigmem_node.facts.api import router as facts_router
+from stigmem_node.gardens.api import router as gardens_router
 from stigmem_node.node import Node
 from stigmem_node.ops.api import DOCS_ASSETS
 from stigmem_node.ops.api import router as ops_router
@@ -46,7 +47,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     )
     app.state.node = node
     install_handlers(app)
-    for router in (ops_router, facts_router, conflicts_router, auth_router):
+    for router in (ops_router, facts_router, conflicts_router, gardens_router, auth_router):
         app.include_router(router)
     assets = resources.files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")

@@ -13,6 +13,9 @@ from stigmem_node.db import Cursor, Database
 from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.service import FactService
 from stigmem_node.facts.store import WriteContext
+from stigmem_node.gardens.moderation import ModerationService
+from stigmem_node.gardens.service import GardenService, node_authority
+from stigmem_node.gardens.store import GardenCtx
 from stigmem_node.metrics import Metrics
 
 log = logging.getLogger("stigmem.node")
@@ -40,6 +43,12 @@ class Node:
         )
         self.facts = FactService(self.db, self.write_ctx, settings.max_text_bytes)
         self.conflicts = ConflictService(self.db, self.write_ctx, self.facts)
+        self.gardens = GardenService(
+            self.db, GardenCtx(self.write_ctx, node_authority(settings.node_url))
+        )
+        self.moderation = ModerationService(self.gardens)
+        self.facts.garden_access = self.gardens.readable
+        self.facts.garden_gate = self.gardens
         self.metrics = Metrics()
         self.node_id = ""
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from stigmem_node.db import Cursor
 from stigmem_node.deps import CallerDep, NodeDep, json_response
-from stigmem_node.errors import BadRequest, NotFound, NotImplementedYet
+from stigmem_node.errors import BadRequest, NotImplementedYet
 from stigmem_node.facts.models import (
     SCOPES,
     AssertRequest,
@@ -107,8 +107,7 @@ async def query_facts(
                 "message": "as_of queries are not available on this node yet",
             }
         )
-    if garden_id is not None:
-        raise NotFound("garden not found")
+    garden = await node.facts.garden_filter(caller, garden_id) if garden_id is not None else None
     query = FactQuery(
         entity=_norm(entity),
         relation=relation,
@@ -119,6 +118,7 @@ async def query_facts(
         include_expired=include_expired,
         after=parse_after(after) if after is not None else None,
         attested=attested,
+        garden_id=garden,
         limit=limit,
         before_seq=decode_cursor(cursor) if cursor else None,
     )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -44,8 +44,40 @@ RESERVED_RELATION_WARNING = (
 )
 
 
+RESERVED_NAMESPACE = {
+    "code": "reserved_namespace",
+    "message": "relations in the 'garden:' namespace are written only by the node",
+}
+
+
 async def _no_gardens(_: Caller) -> frozenset[str] | None:
     return frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class GardenRef:
+    """The garden a fact is written into, resolved from the request's garden URI."""
+
+    id: str
+    quarantine: bool
+
+
+class GardenGate(Protocol):
+    """What the fact routes need from the gardens feature."""
+
+    async def for_write(self, caller: Caller, garden_uri: str, scope: str) -> GardenRef:
+        """The garden ``caller`` may write a ``scope`` fact into; raises 404, 422 or 403."""
+
+    async def for_filter(self, caller: Caller, garden_uri: str) -> str:
+        """The id of a garden ``caller`` may read (``garden_id=`` filter); raises 404 or 403."""
+
+
+class _NoGardenGate:
+    async def for_write(self, caller: Caller, garden_uri: str, scope: str) -> GardenRef:
+        raise NotFound("garden not found")
+
+    async def for_filter(self, caller: Caller, garden_uri: str) -> str:
+        raise NotFound("garden not found")
 
 
 @dataclass(slots=True)
@@ -55,14 +87,32 @@ class FactService:
     max_text_bytes: int
     # Which gardens a caller may read (None: all). The gardens feature installs its own.
     garden_access: Callable[[Caller], Awaitable[frozenset[str] | None]] = _no_gardens
+    # Garden resolution for writes and filters; the gardens feature installs its own.
+    garden_gate: GardenGate = field(default_factory=_NoGardenGate)
 
     async def view_for(self, caller: Caller) -> ReadView:
         """The caller's ``ReadView`` at this moment (the one ACL every read path applies)."""
         return ReadView(format_ts(self.ctx.clock.now()), await self.garden_access(caller))
 
+    async def garden_filter(self, caller: Caller, garden_uri: str) -> str:
+        """The garden id behind a ``garden_id=`` query filter (404 unknown, 403 non-member)."""
+        return await self.garden_gate.for_filter(caller, garden_uri)
+
     # -- assert --------------------------------------------------------------------------
-    def prepare(self, caller: Caller, req: AssertRequest) -> NewFact:
-        """Check and normalise one request (no I/O). Raises ``NodeError``."""
+    async def check_garden(self, caller: Caller, req: AssertRequest) -> GardenRef | None:
+        """The request's garden, checked for this caller (assert pipeline step 4)."""
+        if req.garden_id is None:
+            return None
+        caller.require("write")
+        return await self.garden_gate.for_write(caller, req.garden_id, req.scope)
+
+    def prepare(
+        self, caller: Caller, req: AssertRequest, garden: GardenRef | None = None
+    ) -> NewFact:
+        """Check and normalise one request (no I/O). Raises ``NodeError``.
+
+        ``garden`` is what ``check_garden`` returned for ``req``.
+        """
         caller.require("write")
         value = req.value
         if value.interpret_as == "instruction" and not caller.has("instruction:write"):
@@ -80,9 +130,10 @@ class FactService:
                     "limit": self.max_text_bytes,
                 }
             )
-        if req.garden_id is not None:
-            # Gardens are a separate feature; until it is installed, no garden exists.
-            raise NotFound("garden not found")
+        if req.garden_id is not None and garden is None:
+            raise NotFound("garden not found")  # fail closed: a garden fact is never untagged
+        if req.relation.startswith("garden:"):
+            raise Forbidden(RESERVED_NAMESPACE)
         try:
             entity = normalise_uri(req.entity)
             source = normalise_uri(req.source)
@@ -108,10 +159,12 @@ class FactService:
             valid_until=normalise_ts(req.valid_until) if req.valid_until else None,
             derived_from=req.derived_from,
             writer=caller.entity_uri,
+            garden_id=garden.id if garden else None,
+            quarantined=garden.quarantine if garden else False,
         )
 
     async def assert_fact(self, caller: Caller, req: AssertRequest) -> AssertOutcome:
-        fact = self.prepare(caller, req)
+        fact = self.prepare(caller, req, await self.check_garden(caller, req))
         outcome = await self.db.write("assert_fact", store.assert_fact_txn, self.ctx, fact)
         if outcome.created:
             outcome.record["warnings"] = relation_warnings(fact.relation)
@@ -135,15 +188,35 @@ class FactService:
         """
         caller.require("write")
         prepared: list[NewFact | NodeError] = []
+        gardens: dict[tuple[str, str], GardenRef | NodeError] = {}
         for item in items:
             try:
-                prepared.append(self.prepare(caller, AssertRequest.model_validate(item)))
+                req = AssertRequest.model_validate(item)
+                garden = await self._batch_garden(caller, req, gardens)
+                prepared.append(self.prepare(caller, req, garden))
             except ValidationError as exc:
                 prepared.append(_validation_error(exc))
             except NodeError as exc:
                 prepared.append(exc)
         key = (caller.entity_uri, idempotency_key, body_digest) if idempotency_key else None
         return await self.db.write("assert_batch", _batch_txn, self.ctx, prepared, atomic, key)
+
+    async def _batch_garden(
+        self, caller: Caller, req: AssertRequest, seen: dict[tuple[str, str], GardenRef | NodeError]
+    ) -> GardenRef | None:
+        """``check_garden`` once per distinct (garden, scope) of a batch."""
+        if req.garden_id is None:
+            return None
+        key = (req.garden_id, req.scope)
+        if key not in seen:
+            try:
+                seen[key] = await self.garden_gate.for_write(caller, req.garden_id, req.scope)
+            except NodeError as exc:
+                seen[key] = exc
+        found = seen[key]
+        if isinstance(found, NodeError):
+            raise found
+        return found
 
     @staticmethod
     def _finish(fact: NewFact, outcome: AssertOutcome) -> dict[str, Any]:
@@ -171,8 +244,8 @@ class FactService:
         else:
             check_fact_id(fact_id)
             record = await self.db.read("get_fact", store.get_record_txn, view, fact_id)
-        if record is None:
-            raise NotFound("fact not found")
+        if record is None or record["quarantine_status"] == "pending":
+            raise NotFound("fact not found")  # a held fact is invisible, as upstream
         if not view.can_see_garden(record["garden_id"]):
             raise Forbidden("not a member of this garden")
         return record
@@ -189,7 +262,7 @@ class FactService:
                 target = await self.db.read("prov_cid", store.get_record_by_cid_txn, view, hash_)
             elif ref_id and _UUID.match(ref_id):
                 target = await self.db.read("prov_id", store.get_record_txn, view, ref_id)
-            if target is not None and not view.can_see_garden(target["garden_id"]):
+            if target is not None and not view.can_see(target):
                 target = None
             links.append(
                 {
