@@ -42,14 +42,16 @@ def mcp_session(node: NodeProcess) -> McpSession:
 
     @asynccontextmanager
     async def open_session(
-        url: str | None = None, api_key: str | None = node.admin_key
+        url: str | None = None,
+        api_key: str | None = node.admin_key,
+        env: dict[str, str] | None = None,
     ) -> AsyncIterator[Client]:
-        env = clean_environ()
-        env["STIGMEM_URL"] = url or node.base_url
+        environ = clean_environ() | (env or {})
+        environ["STIGMEM_URL"] = url or node.base_url
         if api_key is not None:
-            env["STIGMEM_API_KEY"] = api_key
+            environ["STIGMEM_API_KEY"] = api_key
         command, args = mcp_command()
-        params = StdioServerParameters(command=command, args=args, env=env)
+        params = StdioServerParameters(command=command, args=args, env=environ)
         async with Client(params, mode="legacy", read_timeout_seconds=60) as client:
             yield client
 

@@ -63,13 +63,18 @@ async def test_initialise_and_list_tools(mcp_session: McpSession) -> None:
         assert tool.description
 
 
-async def test_facts_through_every_core_tool(mcp_session: McpSession, unique: str) -> None:
+async def test_facts_through_every_core_tool(
+    mcp_session: McpSession, node: NodeProcess, unique: str
+) -> None:
+    with node.client() as http:
+        identity = http.get("/v1/me").json()["entity_uri"]
     async with mcp_session() as client:
         made = await call_ok(
             client, "assert_fact", entity=unique, relation="pref:color", value="blue",
             scope="team",
         )  # fmt: skip
-        assert (made["entity"], made["value"]["v"], made["source"]) == (unique, "blue", "agent:mcp")
+        # Attributed to the API key's own identity by default.
+        assert (made["entity"], made["value"]["v"], made["source"]) == (unique, "blue", identity)
         number = await call_ok(client, "assert_fact", entity=unique, relation="n:x", value=42)
         assert number["value"] == {"type": "number", "v": 42, "interpret_as": "content"}
 
@@ -96,6 +101,16 @@ async def test_facts_through_every_core_tool(mcp_session: McpSession, unique: st
         assert retraction["confidence"] == 0.0
         left = await call_ok(client, "query_facts", entity=unique, relation="n:x")
         assert number["id"] not in [f["id"] for f in left["facts"]]
+
+
+async def test_source_can_be_configured(mcp_session: McpSession, unique: str) -> None:
+    async with mcp_session(env={"STIGMEM_MCP_SOURCE": "agent:planner"}) as client:
+        made = await call_ok(client, "assert_fact", entity=unique, relation="r:x", value=1)
+        assert made["source"] == "agent:planner"
+        explicit = await call_ok(
+            client, "assert_fact", entity=unique, relation="r:y", value=1, source="agent:other"
+        )
+        assert explicit["source"] == "agent:other"
 
 
 async def test_resolve_needs_a_winner_or_a_value(mcp_session: McpSession) -> None:

@@ -8,7 +8,6 @@ import click
 from stigmem_node.client import AsyncStigmemClient
 from stigmem_node.client.config import API_KEY_ENV, URL_ENV
 from stigmem_node.client.transport import DEFAULT_TIMEOUT_S, DEFAULT_URL
-from stigmem_node.mcp import DEFAULT_SOURCE
 
 
 @click.command("mcp")
@@ -16,11 +15,12 @@ from stigmem_node.mcp import DEFAULT_SOURCE
               help=f"Node base URL (env {URL_ENV}).")  # fmt: skip
 @click.option("--api-key", envvar=API_KEY_ENV, default=None,
               help=f"API key (env {API_KEY_ENV}).")  # fmt: skip
-@click.option("--source", envvar="STIGMEM_MCP_SOURCE", default=DEFAULT_SOURCE, show_default=True,
-              help="Source recorded on asserted facts (env STIGMEM_MCP_SOURCE).")  # fmt: skip
+@click.option("--source", envvar="STIGMEM_MCP_SOURCE", default=None,
+              help="Source recorded on asserted facts (env STIGMEM_MCP_SOURCE; "
+                   "default: the API key's entity).")  # fmt: skip
 @click.option("--timeout", "timeout_s", type=float, default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Seconds to wait for the node on each call.")  # fmt: skip
-def mcp(url: str, api_key: str | None, source: str, timeout_s: float) -> None:
+def mcp(url: str, api_key: str | None, source: str | None, timeout_s: float) -> None:
     """Serve the memory tools over stdio (configure it in Claude Desktop, Cursor, VS Code...).
 
     Tools: assert_fact, query_facts, get_fact, retract_fact, recall, list_conflicts,

@@ -12,7 +12,6 @@ from mcp.types import ToolAnnotations
 
 from stigmem_node import __version__
 from stigmem_node.client import AsyncStigmemClient
-from stigmem_node.mcp import DEFAULT_SOURCE
 from stigmem_node.mcp.tools import READ_ONLY, TOOL_NAMES, MemoryTools
 
 INSTRUCTIONS = """\
@@ -25,8 +24,11 @@ assert_fact to remember, retract_fact to withdraw something wrong. Name entities
 """
 
 
-def build_server(client: AsyncStigmemClient, source: str = DEFAULT_SOURCE) -> MCPServer:
-    """An MCP server exposing the memory tools through ``client``."""
+def build_server(client: AsyncStigmemClient, source: str | None = None) -> MCPServer:
+    """An MCP server exposing the memory tools through ``client``.
+
+    ``source`` attributes asserted facts; None means the API key's identity.
+    """
     server: MCPServer = MCPServer(
         "stigmem",
         title="Stigmem memory",
@@ -47,7 +49,7 @@ def build_server(client: AsyncStigmemClient, source: str = DEFAULT_SOURCE) -> MC
     return server
 
 
-async def serve_stdio(client: AsyncStigmemClient, source: str = DEFAULT_SOURCE) -> None:
+async def serve_stdio(client: AsyncStigmemClient, source: str | None = None) -> None:
     """Serve the tools on stdin/stdout until the host closes stdin; closes ``client``."""
     async with client:
         await build_server(client, source).run_stdio_async()

@@ -25,6 +25,7 @@ from stigmem_node.client import (
     StigmemError,
 )
 from stigmem_node.client.config import API_KEY_ENV, URL_ENV
+from stigmem_node.mcp import DEFAULT_SOURCE
 
 MAX_NAME = 2048
 MAX_VALUE = 65_536
@@ -74,12 +75,24 @@ def compact(fact: Fact) -> dict[str, Any]:
 
 
 class MemoryTools:
-    """The tools, bound to one client; ``source`` attributes facts the agent asserts."""
+    """The tools, bound to one client.
 
-    def __init__(self, client: AsyncStigmemClient, source: str) -> None:
+    Facts the agent asserts are attributed to ``source`` when configured, else to the API
+    key's own identity (``GET /v1/me``, asked once), else to ``DEFAULT_SOURCE``.
+    """
+
+    def __init__(self, client: AsyncStigmemClient, source: str | None) -> None:
         self.client = client
         self.source = source
         self.url = client.config.url
+
+    async def _default_source(self) -> str:
+        if self.source is None:
+            try:
+                self.source = (await self.client.me()).entity_uri
+            except StigmemError:
+                return DEFAULT_SOURCE  # the assert itself will report what is wrong
+        return self.source
 
     async def assert_fact(
         self,
@@ -89,7 +102,9 @@ class MemoryTools:
         value_type: ValueType | None = None,
         scope: Scope = "local",
         confidence: Confidence = 1.0,
-        source: Annotated[str | None, Field(max_length=MAX_NAME)] = None,
+        source: Annotated[
+            str | None, Field(max_length=MAX_NAME, description="default: the API key's identity")
+        ] = None,
         valid_until: Timestamp = None,
     ) -> dict[str, Any]:
         """Remember a fact: (entity, relation, value), e.g. ("user:alice", "pref:color",
@@ -99,7 +114,8 @@ class MemoryTools:
         to another entity, "datetime" for ISO 8601 times. Returns the stored fact."""
         with tool_errors(self.url):
             fact = await self.client.assert_fact(
-                entity, relation, FactValue.of(value, value_type), source or self.source,
+                entity, relation, FactValue.of(value, value_type),
+                source or await self._default_source(),
                 scope=scope, confidence=confidence, valid_until=valid_until,
             )  # fmt: skip
         return compact(fact)
