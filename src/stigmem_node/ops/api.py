@@ -57,6 +57,8 @@ async def docs() -> HTMLResponse:
         swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
         swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        # Swagger UI's default validator badge sends the spec URL to a public host.
+        swagger_ui_parameters={"validatorUrl": None},
     )
 
 
