@@ -1,7 +1,7 @@
 """Client methods for recall, lint, gardens and peers, against a real node process.
 
-These routes are being built by other features; until a route exists its test is an expected
-failure (``strict=False``, so it turns green by itself once the route lands).
+Recall, lint and federation peers are being built by other features; until a route is
+committed its test is an expected failure (``strict=False``, so it turns green by itself).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from stigmem_node.client import (
 
 recall_pending = pytest.mark.xfail(strict=False, reason="recall not built yet")
 lint_pending = pytest.mark.xfail(strict=False, reason="lint not built yet")
-gardens_pending = pytest.mark.xfail(strict=False, reason="gardens not built yet")
 peers_pending = pytest.mark.xfail(strict=False, reason="federation peers not built yet")
 
 
@@ -60,7 +59,6 @@ def test_lint_bad_scope_is_400(memory: StigmemClient) -> None:
         memory.lint("galaxy")
 
 
-@gardens_pending
 def test_garden_lifecycle_and_retraction_inside_it(memory: StigmemClient, unique: str) -> None:
     slug = unique.split(":")[1]
     garden = memory.create_garden(slug, "Test garden", scope="team")
