@@ -67,3 +67,14 @@ def parse_ts(text: str) -> datetime:
 def normalise_ts(text: str) -> str:
     """Parse and re-emit a timestamp in the stored (sortable) form."""
     return format_ts(parse_ts(text))
+
+
+def normalise_utc_input(text: str) -> str:
+    """An input instant as stored and echoed: already-UTC text is kept as the client wrote it
+    (``2030-01-01T00:00:00Z`` round-trips, as upstream clients expect); any other offset, or
+    none, is converted to the stored UTC form. Raises ``ValueError`` when unparseable."""
+    parsed = datetime.fromisoformat(text.strip())
+    offset = parsed.utcoffset()
+    if offset is not None and not offset:
+        return text.strip()
+    return format_ts(parse_ts(text))

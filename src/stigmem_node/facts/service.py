@@ -14,8 +14,9 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
+from stigmem_node.audit.log import record_txn
 from stigmem_node.auth.caller import Caller
-from stigmem_node.clock import format_ts, normalise_ts
+from stigmem_node.clock import format_ts, normalise_utc_input
 from stigmem_node.db import Database
 from stigmem_node.errors import (
     BadRequest,
@@ -54,6 +55,12 @@ async def _no_gardens(_: Caller) -> frozenset[str] | None:
     return frozenset()
 
 
+async def _no_attestation(_: Caller, req: AssertRequest) -> str | None:
+    if req.attestation is not None:
+        raise BadRequest("attestation is not supported by this node")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class GardenRef:
     """The garden a fact is written into, resolved from the request's garden URI."""
@@ -89,6 +96,9 @@ class FactService:
     garden_access: Callable[[Caller], Awaitable[frozenset[str] | None]] = _no_gardens
     # Garden resolution for writes and filters; the gardens feature installs its own.
     garden_gate: GardenGate = field(default_factory=_NoGardenGate)
+    # Attestation check (pipeline step 2): the attesting key's id or None; raises NodeError.
+    # The node installs ``auth.attestation.Attestor``; this default refuses any attestation.
+    attest: Callable[[Caller, AssertRequest], Awaitable[str | None]] = _no_attestation
 
     async def view_for(self, caller: Caller) -> ReadView:
         """The caller's ``ReadView`` at this moment (the one ACL every read path applies)."""
@@ -156,7 +166,7 @@ class FactService:
             scope=req.scope,
             interpret_as=value.interpret_as,
             # CONTRACT §2: timestamp inputs are normalised to UTC (the model checked it parses).
-            valid_until=normalise_ts(req.valid_until) if req.valid_until else None,
+            valid_until=normalise_utc_input(req.valid_until) if req.valid_until else None,
             derived_from=req.derived_from,
             writer=caller.entity_uri,
             garden_id=garden.id if garden else None,
@@ -164,7 +174,10 @@ class FactService:
         )
 
     async def assert_fact(self, caller: Caller, req: AssertRequest) -> AssertOutcome:
+        caller.require("write")
+        attested_key_id = await self.attest(caller, req)
         fact = self.prepare(caller, req, await self.check_garden(caller, req))
+        fact.attested_key_id = attested_key_id
         outcome = await self.db.write("assert_fact", store.assert_fact_txn, self.ctx, fact)
         if outcome.created:
             outcome.record["warnings"] = relation_warnings(fact.relation)
@@ -192,14 +205,19 @@ class FactService:
         for item in items:
             try:
                 req = AssertRequest.model_validate(item)
+                attested_key_id = await self.attest(caller, req)
                 garden = await self._batch_garden(caller, req, gardens)
-                prepared.append(self.prepare(caller, req, garden))
+                fact = self.prepare(caller, req, garden)
+                fact.attested_key_id = attested_key_id
+                prepared.append(fact)
             except ValidationError as exc:
                 prepared.append(_validation_error(exc))
             except NodeError as exc:
                 prepared.append(exc)
         key = (caller.entity_uri, idempotency_key, body_digest) if idempotency_key else None
-        return await self.db.write("assert_batch", _batch_txn, self.ctx, prepared, atomic, key)
+        return await self.db.write(
+            "assert_batch", _batch_txn, self.ctx, prepared, atomic, key, caller.entity_uri
+        )
 
     async def _batch_garden(
         self, caller: Caller, req: AssertRequest, seen: dict[tuple[str, str], GardenRef | NodeError]
@@ -332,6 +350,7 @@ def _batch_txn(
     prepared: list[NewFact | NodeError],
     atomic: bool,
     key: tuple[str, str, str] | None,
+    writer: str,
 ) -> dict[str, Any]:
     now = format_ts(ctx.clock.now())
     if key is not None:
@@ -374,6 +393,8 @@ def _batch_txn(
         # return the failure through an exception carrying the response.
         raise _AtomicFailure(results)
     response = {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+    summary = _batch_outcome(results, atomic, key[1] if key else None)
+    record_txn(cur, now, "fact_batch", entity_uri=writer, detail=summary)
     if key is not None:
         cur.execute(
             "INSERT INTO batch_requests (principal, idempotency_key, body_digest, response,"
@@ -381,6 +402,24 @@ def _batch_txn(
             (key[0], key[1], key[2], orjson.dumps(response).decode(), now),
         )
     return response
+
+
+def _batch_outcome(
+    results: list[dict[str, Any]], atomic: bool, idempotency_key: str | None
+) -> dict[str, Any]:
+    """The ``fact_batch`` audit detail: counts, and each refused item's status and reason."""
+    refused = [
+        {"index": r["index"], "status": r["status"], "detail": r["detail"]}
+        for r in results
+        if r["status"] != 201
+    ]
+    return {
+        "accepted": len(results) - len(refused),
+        "rejected": len(refused),
+        "atomic": atomic,
+        "idempotency_key": idempotency_key,
+        "refused": refused[:50],  # bounded: the response itself has them all
+    }
 
 
 class _AtomicFailure(NodeError):
