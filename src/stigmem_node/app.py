@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -10,7 +12,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from stigmem_node import __version__
+from stigmem_node.audit.api import router as audit_router
 from stigmem_node.auth.api import router as auth_router
+from stigmem_node.auth.identity_api import router as identity_router
 from stigmem_node.auth.middleware import EdgeMiddleware
 from stigmem_node.clock import Clock
 from stigmem_node.config import Settings
@@ -32,9 +36,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         node.start()
+        maintenance = asyncio.create_task(node.audit.maintain(), name="audit-maintenance")
         try:
             yield
         finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
             node.stop()
 
     app = FastAPI(
@@ -47,7 +55,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     )
     app.state.node = node
     install_handlers(app)
-    for router in (ops_router, facts_router, conflicts_router, gardens_router, auth_router):
+    for router in (
+        ops_router,
+        facts_router,
+        conflicts_router,
+        gardens_router,
+        auth_router,
+        identity_router,
+        audit_router,
+    ):
         app.include_router(router)
     assets = resources.files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")

@@ -9,10 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+# Asymmetric JWS algorithms only: an HMAC "key" from a public JWKS would be a forgery vector.
+OIDC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 
 class Settings(BaseSettings):
@@ -70,12 +74,65 @@ class Settings(BaseSettings):
     oidc_allowed_domains: str = ""
     async_job_threshold: int = Field(default=100_000, ge=0)
 
+    # -- identity and accountability: OIDC, rate limits, audit ----------------------------
+    oidc_id_token_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256", "PS256", "EdDSA"]
+    )
+    oidc_allow_insecure_issuer: bool = False  # development only: http / loopback issuers
+    oidc_jwks_cache_s: float = Field(default=600.0, ge=0.0)
+    oidc_http_timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
+    oidc_max_token_bytes: int = Field(default=16_384, ge=1024, le=65_536)
+    oidc_leeway_s: int = Field(default=0, ge=0, le=300)
+    # Buckets refill at N/3600 per second and hold burst_s seconds of refill; 0 = unlimited.
+    rate_limit_write_per_hour: int = Field(default=360_000, ge=0)
+    rate_limit_read_per_hour: int = Field(default=1_800_000, ge=0)
+    rate_limit_admin_per_hour: int = Field(default=36_000, ge=0)
+    rate_limit_burst_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    rate_limit_disabled_ack: bool = False
+    audit_retention_days: int = Field(default=0, ge=0)  # 0 = keep every event forever
+    audit_coalesce_window_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+
     @field_validator("node_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("oidc_id_token_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        unknown = [alg for alg in value if alg not in OIDC_ALGORITHMS]
+        if unknown or not value:
+            raise ValueError(f"must be a non-empty JSON list drawn from {sorted(OIDC_ALGORITHMS)}")
+        return value
+
+    @field_validator("rate_limit_disabled_ack")
+    @classmethod
+    def _limits_off_needs_ack(cls, value: bool, info: ValidationInfo) -> bool:
+        limits = (
+            info.data.get("rate_limit_write_per_hour"),
+            info.data.get("rate_limit_read_per_hour"),
+        )
+        if limits == (0, 0) and not value:
+            raise ValueError(
+                "both STIGMEM_RATE_LIMIT_*_PER_HOUR are 0; set this to true to confirm"
+            )
+        return value
+
+    @field_validator("oidc_allow_insecure_issuer")
+    @classmethod
+    def _oidc_issuer(cls, value: bool, info: ValidationInfo) -> bool:
+        if not info.data.get("oidc_enabled"):
+            return value
+        issuer, audience = info.data.get("oidc_issuer_url"), info.data.get("oidc_audience")
+        if not issuer or not audience:
+            raise ValueError("OIDC is enabled: STIGMEM_OIDC_ISSUER_URL and _AUDIENCE are required")
+        if not str(issuer).startswith("https://") and not value:
+            raise ValueError(
+                f"OIDC issuer {issuer!r} is not https; set this to true (development only)"
+            )
         return value
 
     @field_validator("log_level", mode="before")

@@ -5,6 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+from stigmem_node.audit.service import AuditService
+from stigmem_node.auth.agent_keys import AgentKeyService
+from stigmem_node.auth.attestation import Attestor
+from stigmem_node.auth.oidc import OidcVerifier, oidc_config
+from stigmem_node.auth.oidc_exchange import OidcExchange, parse_domains
+from stigmem_node.auth.ratelimit import RateLimiter
 from stigmem_node.auth.service import KeyService
 from stigmem_node.clock import Clock, SystemClock
 from stigmem_node.config import Settings
@@ -51,11 +57,45 @@ class Node:
         self.facts.garden_gate = self.gardens
         self.metrics = Metrics()
         self.node_id = ""
+        self._build_identity(settings)
+
+    def _build_identity(self, settings: Settings) -> None:
+        """Audit log, agent keys and attestation, rate limits, the OIDC bridge (issue 3)."""
+        self.audit = AuditService(
+            self.db,
+            self.clock,
+            self.facts.view_for,
+            retention_days=settings.audit_retention_days,
+            coalesce_window_s=settings.audit_coalesce_window_s,
+        )
+        self.agent_keys = AgentKeyService(self.db, self.clock, cache_s=settings.api_key_cache_s)
+        self.attestor = Attestor(
+            self.agent_keys, self.audit.security, required=settings.attestation_required
+        )
+        self.facts.attest = self.attestor
+        self.ratelimit = RateLimiter(
+            self.clock,
+            write_per_hour=settings.rate_limit_write_per_hour,
+            read_per_hour=settings.rate_limit_read_per_hour,
+            admin_per_hour=settings.rate_limit_admin_per_hour,
+            burst_s=settings.rate_limit_burst_s,
+        )
+        self.oidc = OidcExchange(
+            self.db,
+            self.clock,
+            self.keys,
+            self.audit.security,
+            OidcVerifier(oidc_config(settings), self.clock) if settings.oidc_enabled else None,
+            ttl_hours=settings.oidc_token_ttl_hours,
+            max_age_days=settings.api_key_max_age_days,
+            allowed_domains=parse_domains(settings.oidc_allowed_domains),
+        )
 
     def start(self) -> None:
         """Open (and migrate) the database, settle identity, bootstrap the first key."""
         self.db.open()
         self.node_id = self.settings.node_id or self.db.write_sync(_node_id_txn)
+        self.audit.start()
         if self.settings.auth_required:
             written = self.keys.bootstrap(self.settings.data_dir, self.settings.bootstrap_key)
             if written is not None:
@@ -68,6 +108,7 @@ class Node:
                 )
 
     def stop(self) -> None:
+        self.audit.close()
         self.db.close()
 
 
