@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from types import FrameType
 
 from stigmem_node.config import Settings, SettingsError, load_settings
 
@@ -16,6 +19,10 @@ def configure_logging(level: str) -> None:
     )
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -23,6 +30,12 @@ def serve(settings: Settings) -> None:
 
     configure_logging(settings.log_level)
     app = create_app(settings)
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+        # handler that was installed before it ran: with the default one, a clean shutdown
+        # would end as "killed by SIGTERM" (status -15). Ours ends it with status 0.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
     uvicorn.run(
         app,
         host=settings.host,
