@@ -103,6 +103,23 @@ async def test_facts_through_every_core_tool(
         assert number["id"] not in [f["id"] for f in left["facts"]]
 
 
+async def test_json_types_map_to_value_types(mcp_session: McpSession, unique: str) -> None:
+    cases = [(True, "boolean"), (False, "boolean"), (1, "number"), (2.5, "number"),
+             ("1", "string"), (None, "null")]  # fmt: skip
+    async with mcp_session() as client:
+        for i, (value, value_type) in enumerate(cases):
+            made = await call_ok(
+                client, "assert_fact", entity=unique, relation=f"t:{i}", value=value
+            )
+            assert made["value"]["type"] == value_type, value
+            assert made["value"].get("v") == value, value
+        ref = await call_ok(
+            client, "assert_fact", entity=unique, relation="t:ref", value="stigmem://x/user/b",
+            value_type="ref",
+        )  # fmt: skip
+        assert ref["value"]["type"] == "ref"
+
+
 async def test_source_can_be_configured(mcp_session: McpSession, unique: str) -> None:
     async with mcp_session(env={"STIGMEM_MCP_SOURCE": "agent:planner"}) as client:
         made = await call_ok(client, "assert_fact", entity=unique, relation="r:x", value=1)

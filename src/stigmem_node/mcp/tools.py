@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from stigmem_node.client import (
     AsyncStigmemClient,
@@ -39,9 +39,10 @@ LintCheck = Literal["contradiction", "stale", "orphan", "broken_ref", "namespaci
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID, description="fact uuid or sha256: CID")]
+# Strict members: a JSON true must stay a boolean and 1 a number (lax unions would swap them).
 Value = Annotated[
-    Annotated[str, Field(max_length=MAX_VALUE)] | int | float | bool | None,
-    Field(description="the value: a string, number, boolean or null", union_mode="left_to_right"),
+    Annotated[StrictStr, Field(max_length=MAX_VALUE)] | StrictBool | StrictInt | StrictFloat | None,
+    Field(description="the value: a string, number, boolean or null"),
 ]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Cursor = Annotated[str | None, Field(max_length=MAX_CURSOR, description="cursor of the last page")]
