@@ -1,0 +1,1 @@
+"""Conformance vectors run against real node processes."""
