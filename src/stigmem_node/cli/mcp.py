@@ -36,4 +36,7 @@ def mcp(url: str, api_key: str | None, source: str | None, timeout_s: float) -> 
     # Imported here: the MCP SDK is heavy, and the other commands should not pay for it.
     from stigmem_node.mcp.server import serve_stdio
 
-    anyio.run(serve_stdio, client, source)
+    try:
+        anyio.run(serve_stdio, client, source)
+    except KeyboardInterrupt:  # Ctrl-C when run by hand: end quietly, as hosts expect
+        raise SystemExit(130) from None
