@@ -1,0 +1,3 @@
+"""Root conftest: plugins every test package may use."""
+
+pytest_plugins = ["tests.process"]
