@@ -6,6 +6,8 @@ import pytest
 
 from stigmem_node.client import AsyncStigmemClient, NotFound, new_fact
 
+pytestmark = pytest.mark.process  # starts a real stigmem-node process
+
 
 async def test_assert_query_iterate_retract(amemory: AsyncStigmemClient, unique: str) -> None:
     made = [await amemory.assert_fact(unique, f"item:n{i}", i, "agent:bot") for i in range(5)]

@@ -11,6 +11,8 @@ from click.testing import CliRunner, Result
 from stigmem_node.cli import main
 from tests.process import NodeProcess, free_port
 
+pytestmark = pytest.mark.process  # starts a real stigmem-node process
+
 
 @pytest.fixture
 def run(node: NodeProcess) -> Any:

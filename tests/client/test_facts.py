@@ -18,6 +18,8 @@ from stigmem_node.client import (
 )
 from tests.process import NodeProcess
 
+pytestmark = pytest.mark.process  # starts a real stigmem-node process
+
 
 def test_assert_get_by_id_and_cid(memory: StigmemClient, unique: str) -> None:
     fact = memory.assert_fact(unique, "pref:color", "blue", "agent:bot", scope="company")

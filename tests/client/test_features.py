@@ -17,6 +17,8 @@ from stigmem_node.client import (
     StigmemClient,
 )
 
+pytestmark = pytest.mark.process  # starts a real stigmem-node process
+
 recall_pending = pytest.mark.xfail(strict=False, reason="recall not built yet")
 lint_pending = pytest.mark.xfail(strict=False, reason="lint not built yet")
 peers_pending = pytest.mark.xfail(strict=False, reason="federation peers not built yet")

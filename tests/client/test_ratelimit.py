@@ -9,6 +9,8 @@ import pytest
 from stigmem_node.client import RateLimited, StigmemClient
 from tests.process import NodeProcess
 
+pytestmark = pytest.mark.process  # starts a real stigmem-node process
+
 
 @pytest.mark.xfail(strict=False, reason="rate limiter not built yet")
 def test_quota_exhausted_is_rate_limited_with_retry_after(tmp_path: Path) -> None:

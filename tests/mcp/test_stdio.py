@@ -12,6 +12,8 @@ from mcp.types import CallToolResult, TextContent
 from tests.mcp.conftest import McpSession
 from tests.process import NodeProcess, free_port
 
+pytestmark = pytest.mark.process  # starts a real stigmem-node process
+
 TOOLS = {
     "assert_fact",
     "query_facts",
