@@ -12,7 +12,6 @@ from tests.process import NodeProcess
 pytestmark = pytest.mark.process  # starts a real stigmem-node process
 
 
-@pytest.mark.xfail(strict=False, reason="rate limiter not built yet")
 def test_quota_exhausted_is_rate_limited_with_retry_after(tmp_path: Path) -> None:
     env = {"STIGMEM_RATE_LIMIT_WRITE_PER_HOUR": "1", "STIGMEM_RATE_LIMIT_BURST_S": "1"}
     node = NodeProcess(tmp_path / "limited", env=env).start()
