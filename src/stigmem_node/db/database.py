@@ -53,7 +53,9 @@ def _connect(path: Path, synchronous: str, *, readonly: bool = False) -> sqlite3
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-    conn.execute("PRAGMA temp_store = MEMORY")
+    # No "temp_store = MEMORY": with it, statement journals live in memory and every insert
+    # that fires the full-text trigger gets slower as the index grows (measured: 500-fact
+    # transactions went from 0.15 s to 1.5 s within 10 000 facts; flat without it).
     conn.execute("PRAGMA cache_size = -32000")
     conn.execute("PRAGMA mmap_size = 268435456")
     if readonly:
