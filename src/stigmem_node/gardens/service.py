@@ -92,7 +92,8 @@ class GardenService:
     def require_writer(caller: Caller, role: str | None) -> None:
         if role in WRITE_ROLES or caller.has("admin"):
             return
-        raise Forbidden(READER_CANNOT_WRITE if role is not None else NOT_A_MEMBER)
+        # Upstream's texts: only a reader is told about its role.
+        raise Forbidden(READER_CANNOT_WRITE if role == "reader" else NOT_A_MEMBER)
 
     # -- lookups -------------------------------------------------------------------------
     async def find_with_role(self, caller: Caller, text: str) -> tuple[Garden, str | None]:
@@ -118,7 +119,11 @@ class GardenService:
         try:
             return await self.db.write(desc, fn, self.gc, *args)
         finally:
-            self._cache.invalidate()
+            self.forget_memberships()
+
+    def forget_memberships(self) -> None:
+        """Drop cached memberships (after a change this process made, or made behind its back)."""
+        self._cache.invalidate()
 
     # -- gardens -------------------------------------------------------------------------
     async def create(self, caller: Caller, body: GardenCreate) -> dict[str, Any]:
