@@ -12,6 +12,7 @@ Visibility rules live here, as SQL fragments, so every read path applies the sam
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -276,8 +277,10 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
             return AssertOutcome(record, created=False, conflict_ids=[])
     if fact.valid_until is None and not fact.reserved:
         ttl = _ttl_for(cur, fact.entity, now)
-        if ttl is not None:
-            fact.valid_until = format_ts(ctx.clock.now() + timedelta(seconds=ttl))
+        # A TTL past the calendar's end (e.g. 1e300 s) means the fact never expires.
+        with contextlib.suppress(OverflowError):
+            if ttl is not None:
+                fact.valid_until = format_ts(ctx.clock.now() + timedelta(seconds=ttl))
     insert_row_txn(cur, ctx, fact)
     conflict_ids: list[str] = []
     if fact.quarantined:
