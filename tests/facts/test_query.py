@@ -189,3 +189,20 @@ def _plus(harness: NodeHarness, seconds: int) -> str:
 
     assert harness.clock is not None
     return format_ts(harness.clock.now() + timedelta(seconds=seconds))
+
+
+@pytest.mark.parametrize("ttl", [1e300, 2**62])
+async def test_ttl_beyond_the_calendar_means_no_expiry(
+    clocked: NodeHarness, cclient: httpx.AsyncClient, ttl: float
+) -> None:
+    set_ttl = await cclient.post(
+        "/v1/facts", json=fact_body(relation="stigmem:ttl", value={"type": "number", "v": ttl})
+    )
+    assert set_ttl.status_code in (201, 400), set_ttl.text
+    response = await cclient.post("/v1/facts", json=fact_body())
+    assert response.status_code == 201, response.text
+    if set_ttl.status_code == 400:
+        assert set_ttl.json()["detail"]["code"] == "invalid_ttl"
+    else:
+        assert response.json()["valid_until"] is None
+    assert await ids(cclient, relation="pref:color") == [response.json()["id"]]
