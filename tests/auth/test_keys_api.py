@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -109,6 +110,21 @@ async def test_bad_create_requests(
     assert response.status_code == status, response.text
     if detail is not None:
         assert response.json() == {"detail": detail}
+    assert count_rows(harness, "api_keys") == 1
+
+
+@pytest.mark.parametrize("field", ["raw_key", "entity_uri", "description"])
+async def test_lone_surrogates_in_key_requests(
+    harness: NodeHarness, client: httpx.AsyncClient, field: str
+) -> None:
+    body = {"raw_key": RAW, "entity_uri": "agent:x", "description": "d"}
+    body[field] = "PLACEHOLDER"
+    text = json.dumps(body).replace("PLACEHOLDER", "\\ud800" * 32)
+    response = await client.post(
+        "/v1/auth/keys", content=text, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
     assert count_rows(harness, "api_keys") == 1
 
 

@@ -74,14 +74,10 @@ async def test_queued_writes_share_one_transaction(
     assert keys_on_disk(db) >= {f"k{i}" for i in range(50)}
 
 
-async def test_failing_item_fails_alone(
-    db: Database, gate: tuple[Gate, asyncio.Task[str]]
-) -> None:
+async def test_failing_item_fails_alone(db: Database, gate: tuple[Gate, asyncio.Task[str]]) -> None:
     g, gate_task = gate
     commits = db.commits
-    tasks = [
-        asyncio.create_task(db.write("put", put_txn, f"k{i}", i == 3)) for i in range(6)
-    ]
+    tasks = [asyncio.create_task(db.write("put", put_txn, f"k{i}", i == 3)) for i in range(6)]
     await asyncio.sleep(0)
     g.release.set()
     await gate_task
@@ -148,7 +144,8 @@ async def test_write_on_a_closed_database_raises(tmp_path: Path) -> None:
 async def test_reads_see_committed_writes(db: Database) -> None:
     await db.write("put", put_txn, "seen")
     count = await db.read(
-        "count", lambda cur: cur.execute("SELECT COUNT(*) FROM node_meta WHERE key='seen'").fetchone()[0]
+        "count",
+        lambda cur: cur.execute("SELECT COUNT(*) FROM node_meta WHERE key='seen'").fetchone()[0],
     )
     assert count == 1
 

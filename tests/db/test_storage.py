@@ -27,7 +27,9 @@ def test_migrations_are_recorded(tmp_path: Path) -> None:
     db = _open(tmp_path / "a.db")
     db.close()
     with closing(sqlite3.connect(tmp_path / "a.db")) as conn:
-        rows = conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+        rows = conn.execute(
+            "SELECT version, name FROM schema_migrations ORDER BY version"
+        ).fetchall()
     assert rows == [(m.version, m.name) for m in known_migrations()]
     assert rows[0] == (1, "core")
 

@@ -169,6 +169,10 @@ async def test_valid_until_is_normalised_to_utc(client: httpx.AsyncClient) -> No
     body = fact_body(valid_until="2099-01-01T02:00:00+02:00")
     record = (await client.post("/v1/facts", json=body)).json()
     assert record["valid_until"] == "2099-01-01T00:00:00.000000+00:00"
+    # Already-UTC input round-trips as written (upstream clients compare it).
+    body = fact_body(entity="user:z", valid_until="2099-01-01T00:00:00Z")
+    record = (await client.post("/v1/facts", json=body)).json()
+    assert record["valid_until"] == "2099-01-01T00:00:00Z"
 
 
 async def test_instruction_needs_permission(

@@ -206,3 +206,27 @@ async def test_ttl_beyond_the_calendar_means_no_expiry(
     else:
         assert response.json()["valid_until"] is None
     assert await ids(cclient, relation="pref:color") == [response.json()["id"]]
+
+
+async def test_offset_expiry_is_compared_as_an_instant(
+    clocked: NodeHarness, cclient: httpx.AsyncClient
+) -> None:
+    assert clocked.clock is not None  # frozen at 2026-01-01T00:00:00Z
+    fact = await post(cclient, valid_until="2026-01-01T01:00:30+01:00")  # 00:00:30Z
+    assert await ids(cclient) == [fact["id"]]
+    clocked.clock.advance(31)
+    assert await ids(cclient) == []
+
+
+async def test_expired_preferred_fact_lets_the_rival_through(
+    clocked: NodeHarness, cclient: httpx.AsyncClient
+) -> None:
+    assert clocked.clock is not None
+    strong = await post(cclient, confidence=0.9, valid_until=_plus(clocked, 60))
+    weak = await post(cclient, confidence=0.5, value={"type": "string", "v": "red"})
+    visible = await ids(cclient, entity="user:alice")
+    assert visible == [strong["id"]]
+    clocked.clock.advance(61)
+    assert await ids(cclient, entity="user:alice") == [weak["id"]]
+    record = (await cclient.get(f"/v1/facts/{weak['id']}")).json()
+    assert record["contradicted"] is False  # its only rival expired
