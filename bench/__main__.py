@@ -1,0 +1,81 @@
+"""``python -m bench [--quick | --smoke] [options]``: run the benchmark suite.
+
+The default (``make bench``) is the full run (≤ 15 min, databases of 100 000 and
+1 000 000 facts); ``--quick`` (``make bench-quick``) stays under 2 minutes; ``--smoke`` only
+checks that the harness works (tiny scale, one short round per scenario). The last line
+printed is the JSON summary, also saved under ``bench/results/``.
+
+Exit status: 0 when every request succeeded and every scenario ran; 1 otherwise; 2 with
+``--check-targets`` when a CONTRACT §8 target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.profiles import FULL, QUICK, SMOKE, customise
+from bench.runner import SCENARIOS, run
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("sizes are comma-separated integers") from None
+    if not sizes or any(s < 10 for s in sizes):
+        raise argparse.ArgumentTypeError("each size must be at least 10 facts")
+    return sizes
+
+
+def _only(text: str) -> set[str]:
+    chosen = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = chosen - set(SCENARIOS)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(SCENARIOS)}")
+    return chosen
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="under 2 minutes, 100 000 facts")
+    mode.add_argument("--smoke", action="store_true", help="harness check at tiny scale")
+    parser.add_argument("--only", type=_only, help=f"scenarios among {','.join(SCENARIOS)}")
+    parser.add_argument("--sizes", type=_sizes, help="pre-loaded sizes, e.g. 100000,1000000")
+    parser.add_argument("--rounds", type=int, choices=range(1, 21), metavar="1-20")
+    parser.add_argument("--seconds", type=float, help="seconds of load per round (0.2-30)")
+    parser.add_argument(
+        "--procs", type=int, default=1, choices=range(1, 9), metavar="1-8",
+        help="load-generator processes (default 1; see docs/performance.md)",
+    )  # fmt: skip
+    parser.add_argument("--results-dir", type=Path, help="where to save the JSON summary")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (DBs, logs)")
+    parser.add_argument("--check-targets", action="store_true", help="exit 2 on a missed target")
+    args = parser.parse_args(argv)
+    if args.seconds is not None and not 0.2 <= args.seconds <= 30:
+        parser.error("--seconds must be between 0.2 and 30")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    base = SMOKE if args.smoke else QUICK if args.quick else FULL
+    profile = customise(base, rounds=args.rounds, round_s=args.seconds, sizes=args.sizes)
+    summary = run(
+        profile,
+        only=args.only or set(SCENARIOS),
+        procs=args.procs,
+        results_dir=args.results_dir,
+        keep=args.keep,
+    )
+    if summary["errors"] or summary["failures"] or summary["skipped"]:
+        return 1
+    if args.check_targets and not all(t["pass"] for t in summary["targets"]):
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

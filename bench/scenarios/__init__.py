@@ -1,0 +1,1 @@
+"""Scenario functions: each starts the servers it needs and records its figures."""

@@ -1,0 +1,87 @@
+"""Read scenarios over a pre-loaded database: queries, get by id and by CID, and the
+node's memory once it has served them."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+import httpx
+
+from bench.context import Context, Target
+from bench.dataset import Sample, preload
+from bench.plans import RequestPlan
+from bench.servers import BENCH_KEY, HOST, ServerProcess, node_server
+
+
+def reads(ctx: Context, size: int) -> None:
+    db = ctx.workdir / f"reads-{size}.db"
+    started = time.monotonic()
+    sample = preload(db, size, _progress(ctx, size))
+    ctx.note(f"reads/{size}/load", facts=size, seconds=round(time.monotonic() - started, 1))
+    try:
+        with node_server(f"node-reads-{size}", ctx.workdir, db) as node:
+            _check_loaded(node, sample)
+            targets = _targets(ctx, node, sample, size)
+            figures = ctx.measure(*targets)
+            for target, figure in zip(targets, figures, strict=True):
+                kind = target.label.split("/")[-1]
+                ctx.headline[f"{kind}_p50_ms@{size}"] = round(figure.p50_ms, 3)
+                ctx.headline[f"{kind}_p99_ms@{size}"] = round(figure.p99_ms, 3)
+            memory = node.memory()
+            ctx.note(f"reads/{size}/rss_mb", **memory)
+            for key, name in (("rss", "rss_mb"), ("anon", "rss_anon_mb"), ("pss", "pss_mb")):
+                if key in memory:
+                    ctx.headline[f"{name}@{size}"] = memory[key]
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                db.with_name(db.name + suffix).unlink()
+
+
+def _targets(ctx: Context, node: ServerProcess, sample: Sample, size: int) -> list[Target]:
+    clients = ctx.profile.read_clients
+    queries = {
+        "query_entity": [{"entity": e} for e in sample.entities],
+        "query_entity_relation": [{"entity": e, "relation": r} for e, r in sample.pairs],
+        "query_relation": [{"relation": r} for r in sample.relations],
+    }
+    targets = [
+        Target(
+            f"reads/{size}/{kind}",
+            node,
+            RequestPlan("query", 200, {"queries": qs}, token=BENCH_KEY),
+            clients,
+        )
+        for kind, qs in queries.items()
+    ]
+    for kind, keys in (("get_id", sample.ids), ("get_cid", sample.cids)):
+        plan = RequestPlan("get", 200, {"keys": keys}, token=BENCH_KEY)
+        targets.append(Target(f"reads/{size}/{kind}", node, plan, clients))
+    return targets
+
+
+def _check_loaded(node: ServerProcess, sample: Sample) -> None:
+    """The node must see the pre-loaded rows, or every figure below would be meaningless."""
+    headers = {"Authorization": f"Bearer {BENCH_KEY}"}
+    base = f"http://{HOST}:{node.port}"
+    with httpx.Client(base_url=base, headers=headers, timeout=30.0) as client:
+        page = client.get("/v1/facts", params={"entity": sample.entities[0]})
+        if page.status_code != 200 or page.json()["total"] < 1:
+            raise RuntimeError(f"pre-loaded facts not visible: {page.status_code} {page.text}")
+        for key in (sample.ids[0], sample.cids[0]):
+            got = client.get(f"/v1/facts/{key}")
+            if got.status_code != 200:
+                raise RuntimeError(f"pre-loaded fact {key} not found: {got.text}")
+
+
+def _progress(ctx: Context, size: int) -> Callable[[int], None]:
+    step = max(size // 4, 1)
+    started = time.monotonic()
+
+    def report(done: int) -> None:
+        if done % step == 0 or done == size:
+            ctx.log(f"  loading {size} facts: {done} ({time.monotonic() - started:.0f}s)")
+
+    return report

@@ -1,0 +1,96 @@
+"""Write scenarios: single assert against the bare-FastAPI ceiling, batch assert against
+the bare ``executemany`` ceiling. Rounds of node and ceiling alternate."""
+
+from __future__ import annotations
+
+import statistics
+
+from bench.context import Context, Target
+from bench.dataset import ExecutemanyCeiling
+from bench.plans import RequestPlan
+from bench.servers import BENCH_KEY, ceiling_server, node_server
+from bench.stats import Figure
+
+
+def single_assert(ctx: Context) -> None:
+    """``POST /v1/facts`` (distinct facts) at each client count vs the bare FastAPI app."""
+    with (
+        ceiling_server(ctx.workdir) as ceiling,
+        node_server("node-single", ctx.workdir, ctx.workdir / "single.db") as node,
+    ):
+        for clients in ctx.profile.assert_clients:
+            on_node = Target(
+                f"single_assert/node/c{clients}",
+                node,
+                RequestPlan("assert", 201, token=BENCH_KEY),
+                clients,
+            )
+            on_ceiling = Target(
+                f"single_assert/ceiling/c{clients}", ceiling, RequestPlan("assert", 201), clients
+            )
+            node_fig, ceiling_fig = ctx.measure(on_node, on_ceiling)
+            ratio = _ratio(node_fig.rps, ceiling_fig.rps)
+            cpu_ratio = _ratio(ceiling_fig.cpu_us, node_fig.cpu_us)
+            ctx.note(f"single_assert/ratio/c{clients}", ratio=ratio, cpu_ratio=cpu_ratio)
+            ctx.headline[f"single_assert_c{clients}_rps"] = round(node_fig.rps, 1)
+            ctx.headline[f"single_assert_c{clients}_ratio"] = ratio
+        ctx.note("single_assert/node/rss_mb", **node.memory())
+
+
+def batch_assert(ctx: Context) -> None:
+    """``POST /v1/facts/batch`` of N facts vs ``executemany`` of the same rows (facts/s)."""
+    profile = ctx.profile
+    ceiling = ExecutemanyCeiling(ctx.workdir / "executemany.db")
+    try:
+        with node_server("node-batch", ctx.workdir, ctx.workdir / "batch.db") as node:
+            for size in profile.batch_sizes:
+                target = Target(
+                    f"batch_assert/node/b{size}",
+                    node,
+                    RequestPlan(
+                        "batch", 200, {"size": size}, token=BENCH_KEY, expect_body=b'"rejected":0'
+                    ),
+                    profile.batch_clients,
+                    facts_per_request=size,
+                )
+                _batch_size(ctx, target, ceiling, size)
+    finally:
+        ceiling.close()
+
+
+def _batch_size(ctx: Context, target: Target, ceiling: ExecutemanyCeiling, size: int) -> None:
+    profile = ctx.profile
+    requests = max(1, profile.max_requests // size)
+    ctx.warm(target)
+    ceiling.round(size, profile.warmup_s, profile.max_requests)
+    node_rounds, ceiling_rates, ceiling_cpu = [], [], []
+    for _ in range(profile.rounds):
+        node_rounds.append(ctx.round_of(target, profile.round_s, requests))
+        facts, seconds, cpu_s = ceiling.round(size, profile.round_s, profile.max_requests)
+        ceiling_rates.append(facts / seconds if seconds else 0.0)
+        ceiling_cpu.append(cpu_s / max(facts, 1) * 1e6)
+    figure = Figure.median_of(node_rounds)
+    node_facts_s = figure.rps * size
+    ceiling_facts_s = statistics.median(ceiling_rates)
+    ctx.record(target.label, figure, clients=target.clients, facts_s=round(node_facts_s, 1))
+    ceiling_cpu_us = statistics.median(ceiling_cpu)
+    ctx.note(
+        f"batch_assert/executemany/b{size}",
+        facts_s=round(ceiling_facts_s, 1),
+        cpu_us_per_fact=round(ceiling_cpu_us, 1),
+        rounds=len(ceiling_rates),
+    )
+    ratio = _ratio(node_facts_s, ceiling_facts_s)
+    node_cpu_us = figure.cpu_us / size
+    ctx.note(
+        f"batch_assert/ratio/b{size}",
+        ratio=ratio,
+        cpu_us_per_fact=round(node_cpu_us, 1),
+        cpu_ratio=_ratio(ceiling_cpu_us, node_cpu_us),
+    )
+    ctx.headline[f"batch_b{size}_facts_s"] = round(node_facts_s, 1)
+    ctx.headline[f"batch_b{size}_ratio"] = ratio
+
+
+def _ratio(value: float, ceiling: float) -> float:
+    return round(value / ceiling, 3) if ceiling else 0.0
