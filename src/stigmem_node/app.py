@@ -19,12 +19,16 @@ from stigmem_node.auth.middleware import EdgeMiddleware
 from stigmem_node.clock import Clock
 from stigmem_node.config import Settings
 from stigmem_node.conflicts.api import router as conflicts_router
+from stigmem_node.decay.api import router as decay_router
 from stigmem_node.errors import install_handlers
 from stigmem_node.facts.api import router as facts_router
 from stigmem_node.gardens.api import router as gardens_router
+from stigmem_node.graph.api import router as graph_router
+from stigmem_node.lint.api import router as lint_router
 from stigmem_node.node import Node
 from stigmem_node.ops.api import DOCS_ASSETS
 from stigmem_node.ops.api import router as ops_router
+from stigmem_node.recall.api import router as recall_router
 
 # /v1 paths that carry their own authentication (or none), so the API-key edge skips them.
 AUTH_EXEMPT = frozenset({"/v1/auth/oidc/exchange"})
@@ -37,9 +41,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         node.start()
         maintenance = asyncio.create_task(node.audit.maintain(), name="audit-maintenance")
+        await node.start_background()
         try:
             yield
         finally:
+            await node.stop_background()
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
@@ -63,6 +69,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         auth_router,
         identity_router,
         audit_router,
+        decay_router,
+        lint_router,
+        recall_router,
+        graph_router,
     ):
         app.include_router(router)
     assets = resources.files("fastapi_offline") / "static"

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     # -- decay, attestation, oidc, jobs (seed table) --------------------------------------
     decay_ttl_seconds: int = Field(default=0, ge=0)
     decay_min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    decay_sweep_interval_s: float = Field(default=0.0, ge=0.0)  # periodic sweeps; 0 = off
     attestation_required: bool = False
     source_attestation_mode: Literal["off", "warn", "enforce"] = "off"
     oidc_enabled: bool = False

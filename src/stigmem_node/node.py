@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Protocol
 
 from stigmem_node.audit.service import AuditService
 from stigmem_node.auth.agent_keys import AgentKeyService
@@ -16,15 +17,29 @@ from stigmem_node.clock import Clock, SystemClock
 from stigmem_node.config import Settings
 from stigmem_node.conflicts.service import ConflictService
 from stigmem_node.db import Cursor, Database
+from stigmem_node.decay.scheduler import DecayScheduler
+from stigmem_node.decay.service import DecayDefaults, DecayService
 from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.service import FactService
 from stigmem_node.facts.store import WriteContext
 from stigmem_node.gardens.moderation import ModerationService
 from stigmem_node.gardens.service import GardenService, node_authority
 from stigmem_node.gardens.store import GardenCtx
+from stigmem_node.graph.service import GraphService
+from stigmem_node.jobs.service import JobService
+from stigmem_node.lint.service import LintService
 from stigmem_node.metrics import Metrics
+from stigmem_node.recall.service import RecallService
 
 log = logging.getLogger("stigmem.node")
+
+
+class Background(Protocol):
+    """A part of the node that runs tasks between ``start_background`` and ``stop_background``."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Node:
@@ -58,6 +73,40 @@ class Node:
         self.metrics = Metrics()
         self.node_id = ""
         self._build_identity(settings)
+        self._build_memory(settings)
+
+    def _build_memory(self, settings: Settings) -> None:
+        """Jobs, decay (and its periodic sweeps), lint, the graph and recall (issue 6)."""
+        self.jobs = JobService(self.db, self.clock)
+        self.decay = DecayService(
+            self.db,
+            self.clock,
+            self.facts,
+            self.jobs,
+            DecayDefaults(
+                settings.decay_ttl_seconds,
+                settings.decay_min_confidence,
+                settings.async_job_threshold,
+            ),
+        )
+        self.decay_scheduler = DecayScheduler(self.decay, settings.decay_sweep_interval_s)
+        self.lint = LintService(
+            self.db, self.clock, self.facts, self.jobs, settings.async_job_threshold
+        )
+        self.graph = GraphService(self.db, self.clock, self.facts)
+        self.recall = RecallService(self.db, self.facts, self.graph)
+        # Started after start() and stopped before stop(), in a running event loop.
+        self.background: list[Background] = [self.jobs, self.decay_scheduler]
+
+    async def start_background(self) -> None:
+        """Start the background services (jobs fail their orphans, the decay schedule)."""
+        for service in self.background:
+            await service.start()
+
+    async def stop_background(self) -> None:
+        """Stop them in reverse order, while the database is still open."""
+        for service in reversed(self.background):
+            await service.stop()
 
     def _build_identity(self, settings: Settings) -> None:
         """Audit log, agent keys and attestation, rate limits, the OIDC bridge (issue 3)."""

@@ -1,0 +1,1 @@
+"""Asynchronous jobs (decay sweeps and lint runs over large scopes): persisted, pollable."""
