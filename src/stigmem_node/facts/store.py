@@ -36,7 +36,9 @@ COLUMNS = (
     " f.valid_until), f.confidence, f.scope,"
     " f.attested_key_id, f.origin_node_id, f.origin_allowed_scopes, f.garden_id, f.cid,"
     " f.derived_from,"
-    " (SELECT q.status FROM fact_quarantine q WHERE q.fact_id = f.id)"
+    # Only garden-tagged facts can be held for moderation: untagged rows skip the lookup.
+    " CASE WHEN f.garden_id IS NULL THEN NULL"
+    " ELSE (SELECT q.status FROM fact_quarantine q WHERE q.fact_id = f.id) END"
 )
 
 
