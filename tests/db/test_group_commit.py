@@ -151,7 +151,7 @@ async def test_reads_see_committed_writes(db: Database) -> None:
 
 
 async def test_reader_connections_cannot_write(db: Database) -> None:
-    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+    with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
         await db.read("put", put_txn, "nope")
 
 
