@@ -55,7 +55,7 @@ class Attestor:
         except NodeError as exc:
             self._audit.record(
                 "attestation_failed",
-                (caller.entity_uri, str(exc.status)),
+                (caller.entity_uri, str(exc.detail)[:200]),
                 entity_uri=caller.entity_uri,
                 detail={
                     "reason": exc.detail,

@@ -70,7 +70,7 @@ class OidcExchange:
         except NodeError as exc:
             self._audit.record(
                 "oidc_exchange_failed",
-                (client, str(exc.status)),
+                (client, str(exc.detail)[:200]),
                 detail={"reason": exc.detail, "client": client},
             )
             raise

@@ -24,7 +24,7 @@ from stigmem_node.audit.log import record_txn
 from stigmem_node.auth import store
 from stigmem_node.auth.caller import PERMISSIONS, Caller
 from stigmem_node.auth.store import KeyRow
-from stigmem_node.clock import Clock, format_ts
+from stigmem_node.clock import Clock, format_ts, parse_ts
 from stigmem_node.db import Cursor, Database
 from stigmem_node.errors import BadRequest, Conflict, Forbidden, NotFound
 
@@ -76,7 +76,8 @@ class KeyService:
                 return None
             return hit.caller
         row = await self._db.read("get_key_by_digest", store.get_key_by_digest_txn, digest)
-        if row is None or (row.expires_at is not None and row.expires_at <= now):
+        expires_at = self._effective_expiry(row) if row is not None else None
+        if row is None or (expires_at is not None and expires_at <= now):
             return None
         if not await asyncio.to_thread(_verify, row.key_hash, raw_key):
             return None
@@ -91,9 +92,17 @@ class KeyService:
             if len(self._cache) > 100_000:
                 self._cache.clear()
             self._cache[digest] = _Cached(
-                caller, row.expires_at, self._clock.monotonic() + self._cache_s
+                caller, expires_at, self._clock.monotonic() + self._cache_s
             )
         return caller
+
+    def _effective_expiry(self, row: KeyRow) -> str | None:
+        """A key's expiry, never later than the maximum key age: lowering
+        ``STIGMEM_API_KEY_MAX_AGE_DAYS`` also retires older keys (and keys without expiry)."""
+        if self._max_age_days <= 0:
+            return row.expires_at
+        limit = format_ts(parse_ts(row.created_at) + timedelta(days=self._max_age_days))
+        return limit if row.expires_at is None or row.expires_at > limit else row.expires_at
 
     def forget(self, digest: str | None = None) -> None:
         if digest is None:

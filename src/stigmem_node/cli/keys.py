@@ -7,13 +7,23 @@ import sys
 import click
 import orjson
 
+from stigmem_node.audit.log import record_txn
 from stigmem_node.auth import store as key_store
 from stigmem_node.auth.caller import PERMISSIONS
-from stigmem_node.auth.service import BOOTSTRAP_PERMISSIONS, generate_key
+from stigmem_node.auth.service import (
+    BOOTSTRAP_PERMISSIONS,
+    MAX_KEY_LENGTH,
+    MIN_KEY_LENGTH,
+    generate_key,
+)
+from stigmem_node.auth.store import KeyRow
 from stigmem_node.cli.common import DB_OPTION, local_node
-from stigmem_node.clock import normalise_ts
+from stigmem_node.clock import format_ts, normalise_ts
+from stigmem_node.db import Cursor
 from stigmem_node.errors import NodeError
 from stigmem_node.node import Node
+
+CLI_ACTOR = "system:cli"
 
 
 @click.group()
@@ -61,7 +71,11 @@ def keys_create(
     raw_key: str | None,
     db: str | None,
 ) -> None:
-    """Mint a key and print it once."""
+    """Mint a key and print it once (JSON: id, raw_key, entity_uri)."""
+    if raw_key is not None and not MIN_KEY_LENGTH <= len(raw_key) <= MAX_KEY_LENGTH:
+        raise click.BadParameter(
+            f"must be {MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} characters", param_hint="--key"
+        )
     raw = raw_key or generate_key()
     with local_node(db) as node:
         key = _create(node, raw, entity_uri, permissions.split(","), description, expires_at)
@@ -69,12 +83,16 @@ def keys_create(
 
 
 @keys.command("list")
+@click.option("--entity-uri", default=None, help="Only this entity's keys.")
 @DB_OPTION
-def keys_list(db: str | None) -> None:
-    """List every key (never the secrets)."""
+def keys_list(entity_uri: str | None, db: str | None) -> None:
+    """List every key, one JSON object a line (never the secrets); expired keys are marked."""
     with local_node(db) as node:
         rows = node.db.read_sync(key_store.list_all_keys_txn)
+        now = format_ts(node.clock.now())
     for row in rows:
+        if entity_uri is not None and row.entity_uri != entity_uri:
+            continue
         click.echo(
             orjson.dumps(
                 {
@@ -84,6 +102,8 @@ def keys_list(db: str | None) -> None:
                     "description": row.description,
                     "created_at": row.created_at,
                     "expires_at": row.expires_at,
+                    "oidc_sub": row.oidc_sub,
+                    "expired": row.expires_at is not None and row.expires_at <= now,
                 }
             ).decode()
         )
@@ -93,13 +113,24 @@ def keys_list(db: str | None) -> None:
 @click.argument("key_id")
 @DB_OPTION
 def keys_revoke(key_id: str, db: str | None) -> None:
-    """Delete a key by id."""
+    """Delete a key by id (recorded in the audit log as ``api_key_revoked`` by system:cli)."""
     with local_node(db) as node:
         row = node.db.read_sync(key_store.get_key_txn, key_id)
         if row is None:
             raise click.ClickException("Key not found")
-        node.db.write_sync(key_store.delete_key_txn, key_id)
+        node.db.write_sync(_revoke_txn, row, format_ts(node.clock.now()))
     click.echo(f"revoked {key_id}")
+
+
+def _revoke_txn(cur: Cursor, key: KeyRow, now: str) -> None:
+    key_store.delete_key_txn(cur, key.id)
+    record_txn(
+        cur,
+        now,
+        "api_key_revoked",
+        entity_uri=CLI_ACTOR,
+        detail={"key_id": key.id, "for": key.entity_uri},
+    )
 
 
 def _create(
@@ -116,7 +147,7 @@ def _create(
             raw, entity_uri, [p.strip() for p in permissions if p.strip()],
             description=description, expires_at=expiry, allowed=PERMISSIONS,
         )  # fmt: skip
-        node.keys.insert_sync(key, "system:cli")
+        node.keys.insert_sync(key, CLI_ACTOR)
     except (NodeError, ValueError) as exc:
         raise click.ClickException(str(getattr(exc, "detail", exc))) from None
     return key.id
