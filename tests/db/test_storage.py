@@ -113,3 +113,19 @@ def test_database_file_is_private(tmp_path: Path) -> None:
 
 def _pragma(cur: Cursor, name: str) -> int:
     return int(cur.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+async def test_acknowledged_writes_survive_a_restart(tmp_path: Path) -> None:
+    from tests.conftest import start_node
+
+    async for node in start_node(tmp_path, sqlite_synchronous="full"):
+        async with node.client() as c:
+            created = (await c.post("/v1/facts", json=fact_body())).json()
+            batch = await c.post("/v1/facts/batch", json={"facts": [fact_body(entity="user:b")]})
+            assert batch.json()["accepted"] == 1
+    async for node in start_node(tmp_path):
+        async with node.client() as c:
+            again = await c.get(f"/v1/facts/{created['id']}")
+            assert again.status_code == 200
+            assert again.json() == created
+            assert (await c.get("/v1/facts")).json()["total"] == 2
