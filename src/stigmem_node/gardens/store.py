@@ -101,10 +101,14 @@ def members_txn(cur: Cursor, garden_id: str) -> list[dict[str, Any]]:
 
 
 def get_member_txn(cur: Cursor, garden_id: str, entity_uri: str) -> dict[str, Any] | None:
-    for member in members_txn(cur, garden_id):
-        if member["entity_uri"] == entity_uri:
-            return member
-    return None
+    row = cur.execute(
+        "SELECT entity_uri, role, added_by, added_at FROM garden_members"
+        " WHERE garden_id = ? AND entity_uri = ?",
+        (garden_id, entity_uri),
+    ).fetchone()
+    return (
+        dict(zip(("entity_uri", "role", "added_by", "added_at"), row, strict=True)) if row else None
+    )
 
 
 # -- writes -------------------------------------------------------------------------------
