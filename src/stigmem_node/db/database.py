@@ -81,15 +81,28 @@ class Database:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._read_pool = ThreadPoolExecutor(read_threads, thread_name_prefix="stigmem-read")
+        self._read_threads = read_threads
+        self._read_pool = self._new_read_pool()
         self._writer: threading.Thread | None = None
         self._writer_conn: sqlite3.Connection | None = None
+        self._read_pool_closed = False
         self.commits = 0
         self.items_committed = 0
 
+    def _new_read_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self._read_threads, thread_name_prefix="stigmem-read")
+
     # -- lifecycle -----------------------------------------------------------------------
     def open(self) -> None:
-        """Create the file if needed, migrate, and start the writer thread."""
+        """Create the file if needed, migrate, and start the writer thread.
+
+        A closed database may be opened again (a node's lifespan can run more than once).
+        """
+        if self._writer is not None:
+            raise RuntimeError("database is already open")
+        if self._read_pool_closed:
+            self._read_pool = self._new_read_pool()
+            self._read_pool_closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path, self._synchronous)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -109,6 +122,8 @@ class Database:
             self._writer.join()
             self._writer = None
         self._read_pool.shutdown(wait=True)
+        self._read_pool_closed = True
+        self._local = threading.local()  # forget per-thread connections closed below
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
@@ -223,11 +238,12 @@ class Database:
         cur.execute("SAVEPOINT item")
         try:
             result = item.fn(cur, *item.args)
-        except BaseException as exc:
+        except BaseException as exc:  # the writer thread must outlive any item
             cur.execute("ROLLBACK TO item")
             cur.execute("RELEASE item")
             if not isinstance(exc, Exception):
-                raise
+                log.error("write %r raised %r; reported to its caller", item.desc, exc)
+                return False, RuntimeError(f"write {item.desc!r} aborted: {exc!r}")
             return False, exc
         cur.execute("RELEASE item")
         return True, result
