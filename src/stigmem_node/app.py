@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -40,15 +38,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         node.start()
-        maintenance = asyncio.create_task(node.audit.maintain(), name="audit-maintenance")
         await node.start_background()
         try:
             yield
         finally:
             await node.stop_background()
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
             node.stop()
 
     app = FastAPI(

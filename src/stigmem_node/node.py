@@ -96,7 +96,7 @@ class Node:
         self.graph = GraphService(self.db, self.clock, self.facts)
         self.recall = RecallService(self.db, self.facts, self.graph)
         # Started after start() and stopped before stop(), in a running event loop.
-        self.background: list[Background] = [self.jobs, self.decay_scheduler]
+        self.background: list[Background] = [self.audit, self.jobs, self.decay_scheduler]
 
     async def start_background(self) -> None:
         """Start the background services (jobs fail their orphans, the decay schedule)."""
@@ -144,7 +144,7 @@ class Node:
         """Open (and migrate) the database, settle identity, bootstrap the first key."""
         self.db.open()
         self.node_id = self.settings.node_id or self.db.write_sync(_node_id_txn)
-        self.audit.start()
+        self.audit.open()
         if self.settings.auth_required:
             written = self.keys.bootstrap(self.settings.data_dir, self.settings.bootstrap_key)
             if written is not None:

@@ -7,6 +7,7 @@ garden ACL; ``GET /v1/admin/audit`` (``audit.read``) shows every event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,13 +45,29 @@ class AuditService:
         self.retention_days = retention_days
         self.security = SecurityAudit(db, clock, window_s=coalesce_window_s)
         self._flush_every_s = coalesce_window_s
+        self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
+    def open(self) -> None:
+        """At start-up, with the database open (synchronous)."""
         if self._db.write_sync(retention.close_stale_window_txn):
             log.warning("an audit prune window was found open and has been closed")
 
+    async def start(self) -> None:
+        """Start the maintenance loop (a ``node.Background`` service)."""
+        self._task = asyncio.create_task(self.maintain(), name="audit-maintenance")
+
+    async def stop(self) -> None:
+        """Stop the loop and write every pending security event, summaries included."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.security.flush(close_all=True)
+
     def close(self) -> None:
+        """Last synchronous flush, just before the database closes."""
         self.security.close()
 
     async def maintain(self) -> None:
