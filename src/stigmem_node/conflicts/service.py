@@ -56,6 +56,12 @@ class ConflictService:
                 encode_v(new_value.type, new_value.v),
                 new_value.interpret_as,
             )
+        garden_id = await self.db.read("conflict_garden", store.conflict_garden_txn, conflict_id)
+        if garden_id is not None:
+            # Resolving writes garden-tagged facts: a garden reader may not (CONTRACT §5).
+            view = await self.facts.view_for(caller)
+            if view.can_see_garden(garden_id):
+                await self.facts.garden_gate.require_write(caller, garden_id)
         resolution_id = await self.db.write(
             "resolve_conflict",
             store.resolve_txn,

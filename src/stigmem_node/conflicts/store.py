@@ -53,6 +53,15 @@ def list_conflicts_txn(
     return out, (rows[-1][0] if more and rows else None)
 
 
+def conflict_garden_txn(cur: Cursor, conflict_id: str) -> str | None:
+    """The garden both facts of a conflict belong to (None: no garden or no conflict)."""
+    row = cur.execute(
+        "SELECT f.garden_id FROM conflicts c JOIN facts f ON f.id = c.fact_a_id WHERE c.id = ?",
+        (conflict_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def resolve_txn(
     cur: Cursor,
     ctx: WriteContext,

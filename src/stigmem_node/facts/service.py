@@ -78,12 +78,18 @@ class GardenGate(Protocol):
     async def for_filter(self, caller: Caller, garden_uri: str) -> str:
         """The id of a garden ``caller`` may read (``garden_id=`` filter); raises 404 or 403."""
 
+    async def require_write(self, caller: Caller, garden_id: str) -> None:
+        """Raise 403 unless ``caller`` may write into the (existing) garden ``garden_id``."""
+
 
 class _NoGardenGate:
     async def for_write(self, caller: Caller, garden_uri: str, scope: str) -> GardenRef:
         raise NotFound("garden not found")
 
     async def for_filter(self, caller: Caller, garden_uri: str) -> str:
+        raise NotFound("garden not found")
+
+    async def require_write(self, caller: Caller, garden_id: str) -> None:
         raise NotFound("garden not found")
 
 

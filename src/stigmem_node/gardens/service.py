@@ -88,6 +88,11 @@ class GardenService:
             raise Forbidden(NOT_A_MEMBER)
         return garden.id
 
+    async def require_write(self, caller: Caller, garden_id: str) -> None:
+        """403 unless ``caller`` holds a write role in the garden (or ``admin``)."""
+        _, role = await self.find_with_role(caller, garden_id)
+        self.require_writer(caller, role)
+
     @staticmethod
     def require_writer(caller: Caller, role: str | None) -> None:
         if role in WRITE_ROLES or caller.has("admin"):
