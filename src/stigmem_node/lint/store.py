@@ -15,6 +15,12 @@ from stigmem_node.db import Cursor
 from stigmem_node.facts.store import live_sql, valid_until_sql
 from stigmem_node.facts.visibility import ReadView, acl_sql
 
+# The facts of a JSON list of entities: the list drives, each entity probes the triple index
+# (left to itself the planner may scan a whole scope and filter).
+BY_ENTITY = (
+    "json_each(:entities) AS e CROSS JOIN facts f INDEXED BY facts_triple ON f.entity = e.value"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class LintScope:
@@ -66,8 +72,10 @@ def entity_batch_txn(
     clauses.append("f.entity > :after")
     params.update(after=after, limit=limit)
     rows = cur.execute(
-        f"SELECT DISTINCT f.entity FROM facts f WHERE {' AND '.join(clauses)}"
-        " ORDER BY f.entity LIMIT :limit",
+        # Walk the triple index in entity order: each batch reads only its own entities'
+        # rows (and rows of other scopes in between), never the whole scope again.
+        "SELECT DISTINCT f.entity FROM facts f INDEXED BY facts_triple"
+        f" WHERE {' AND '.join(clauses)} ORDER BY f.entity LIMIT :limit",
         params,
     ).fetchall()
     return [str(row[0]) for row in rows]
@@ -76,14 +84,13 @@ def entity_batch_txn(
 def rows_txn(cur: Cursor, target: LintScope, view: ReadView, entities: list[str]) -> list[LintRow]:
     """Every fact of ``entities`` the run considers, with its liveness at ``view.now``."""
     clauses, params = _base(target, view)
-    clauses.append("f.entity IN (SELECT value FROM json_each(:entities))")
     params["entities"] = orjson.dumps(entities).decode()
     rows = cur.execute(
         "SELECT f.id, f.entity, f.relation, f.value_type, f.value_v, f.garden_id,"
         f" f.confidence, {valid_until_sql('f')},"
         " EXISTS (SELECT 1 FROM fact_retractions r WHERE r.fact_id = f.id),"
         f" {live_sql('f')}"
-        f" FROM facts f WHERE {' AND '.join(clauses)} ORDER BY f.entity, f.seq",
+        f" FROM {BY_ENTITY} WHERE {' AND '.join(clauses)} ORDER BY f.entity, f.seq",
         params,
     ).fetchall()
     return [
@@ -101,9 +108,8 @@ def live_entities_txn(cur: Cursor, scope: str, view: ReadView, entities: list[st
     if not entities:
         return set()
     rows = cur.execute(
-        "SELECT DISTINCT f.entity FROM facts f"
-        " WHERE f.entity IN (SELECT value FROM json_each(:entities)) AND f.scope = :scope"
-        f" AND {acl_sql('f')} AND {live_sql('f')}",
+        f"SELECT DISTINCT f.entity FROM {BY_ENTITY}"
+        f" WHERE f.scope = :scope AND {acl_sql('f')} AND {live_sql('f')}",
         {**view.params(), "scope": scope, "entities": orjson.dumps(entities).decode()},
     ).fetchall()
     return {str(row[0]) for row in rows}

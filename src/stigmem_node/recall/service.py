@@ -102,11 +102,8 @@ class RecallService:
         """Lexical hits with how many terms each contains (below the minimum: dropped)."""
         if not terms:
             return []
-        cap = min(LEXICAL_CAP, max(4 * limit, 100))
-        stems = [t.stem for t in terms]
-        found = await self.db.read(
-            "recall_lexical", store.lexical_txn, view, flt, text.fts_query(terms), cap, stems
-        )
+        cap = min(LEXICAL_CAP, max(2 * limit, 50))
+        found = await self.db.read("recall_lexical", store.lexical_txn, view, flt, terms, cap)
         hits = []
         for cand in found:
             record = cand.record

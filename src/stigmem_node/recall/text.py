@@ -27,6 +27,8 @@ STOP_WORDS = frozenset(
 
 def fold(text: str) -> str:
     """Case- and diacritic-folded text, as the index sees it."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
