@@ -69,6 +69,9 @@ def build_factory(plan: RequestPlan, host: str, stream: str) -> RequestFactory:
     if plan.kind == "get":
         targets = [b"/v1/facts/" + quote(key, safe=":").encode() for key in p["keys"]]
         return _cycle(targets, "GET", host, token)
+    if plan.kind == "recall":
+        requests = [_post("/v1/recall", host, token, body) for body in p["bodies"]]
+        return lambda n: requests[n % len(requests)]
     raise ValueError(f"unknown request kind {plan.kind!r}")
 
 

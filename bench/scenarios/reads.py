@@ -59,7 +59,28 @@ def _targets(ctx: Context, node: ServerProcess, sample: Sample, size: int) -> li
     for kind, keys in (("get_id", sample.ids), ("get_cid", sample.cids)):
         plan = RequestPlan("get", 200, {"keys": keys}, token=BENCH_KEY)
         targets.append(Target(f"reads/{size}/{kind}", node, plan, clients))
+    plan = RequestPlan("recall", 200, {"bodies": recall_bodies(sample)}, token=BENCH_KEY)
+    targets.append(Target(f"reads/{size}/recall", node, plan, clients))
     return targets
+
+
+# Words the pre-loaded text values are made of (bench.bodies), so broad queries hit.
+WORDS = ("alpha", "delta", "kilo", "oscar", "romeo", "tango", "victor", "zulu")
+
+
+def recall_bodies(sample: Sample) -> list[dict[str, object]]:
+    """Questions an agent asks: about one entity and one of its relations (a selective
+    query), and about two of the words that fill the text values (a broad one)."""
+    bodies: list[dict[str, object]] = []
+    for n, (entity, relation) in enumerate(sample.pairs):
+        if n % 2:
+            query = f"{entity.rsplit('-', 1)[-1]} {relation.split(':')[-1].replace('_', ' ')}"
+            scope = "company"  # every entity has facts in every scope
+        else:
+            query = f"{WORDS[n % len(WORDS)]} {WORDS[(n * 7 + 3) % len(WORDS)]}"
+            scope = "team"  # where the pre-loaded text values are
+        bodies.append({"query": query, "scope": scope, "token_budget": 2000})
+    return bodies
 
 
 def _check_loaded(node: ServerProcess, sample: Sample) -> None:
