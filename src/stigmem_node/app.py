@@ -20,6 +20,8 @@ from stigmem_node.conflicts.api import router as conflicts_router
 from stigmem_node.decay.api import router as decay_router
 from stigmem_node.errors import install_handlers
 from stigmem_node.facts.api import router as facts_router
+from stigmem_node.federation.api import PEER_TOKEN_PATHS
+from stigmem_node.federation.api import router as federation_router
 from stigmem_node.gardens.api import router as gardens_router
 from stigmem_node.graph.api import router as graph_router
 from stigmem_node.lint.api import router as lint_router
@@ -29,7 +31,7 @@ from stigmem_node.ops.api import router as ops_router
 from stigmem_node.recall.api import router as recall_router
 
 # /v1 paths that carry their own authentication (or none), so the API-key edge skips them.
-AUTH_EXEMPT = frozenset({"/v1/auth/oidc/exchange"})
+AUTH_EXEMPT = frozenset({"/v1/auth/oidc/exchange", *PEER_TOKEN_PATHS})
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
@@ -67,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         lint_router,
         recall_router,
         graph_router,
+        federation_router,
     ):
         app.include_router(router)
     assets = resources.files("fastapi_offline") / "static"

@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     federation_push_enabled: bool = False
     federation_nonce_window_s: int = Field(default=300, ge=1)
     federation_allow_team: bool = False
+    # -- federation (ours and upstream's undocumented knobs; see federation/__init__.py) ---
+    federation_insecure: bool = False  # plain HTTP to non-loopback peers (no mTLS yet)
+    peer_token_leeway_s: int = Field(default=30, ge=0, le=3600)
+    federation_hlc_max_future_skew_s: int = Field(default=300, ge=0)
+    federation_hlc_max_past_skew_s: int = Field(default=2_592_000, ge=1)
+    federation_declaration_max_age_s: int = Field(default=3600, ge=1)
+    federation_page_size: int = Field(default=500, ge=1, le=500)
+    federation_max_pages_per_cycle: int = Field(default=100, ge=1)
+    federation_backoff_base_s: float = Field(default=1.0, gt=0)
+    federation_backoff_max_s: float = Field(default=300.0, gt=0)
+    federation_push_interval_s: float = Field(default=0.5, gt=0)
+    federation_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    federation_max_inflight_serves: int = Field(default=16, ge=1)
 
     # -- decay, attestation, oidc, jobs (seed table) --------------------------------------
     decay_ttl_seconds: int = Field(default=0, ge=0)

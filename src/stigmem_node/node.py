@@ -22,6 +22,7 @@ from stigmem_node.decay.service import DecayDefaults, DecayService
 from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.service import FactService
 from stigmem_node.facts.store import WriteContext
+from stigmem_node.federation.service import Federation
 from stigmem_node.gardens.moderation import ModerationService
 from stigmem_node.gardens.service import GardenService, node_authority
 from stigmem_node.gardens.store import GardenCtx
@@ -74,6 +75,8 @@ class Node:
         self.node_id = ""
         self._build_identity(settings)
         self._build_memory(settings)
+        self.federation = Federation(settings, self.db, self.clock, self.write_ctx, self.metrics)
+        self.background.append(self.federation)
 
     def _build_memory(self, settings: Settings) -> None:
         """Jobs, decay (and its periodic sweeps), lint, the graph and recall (issue 6)."""
@@ -145,6 +148,7 @@ class Node:
         self.db.open()
         self.node_id = self.settings.node_id or self.db.write_sync(_node_id_txn)
         self.audit.open()
+        self.federation.open(self.node_id)
         if self.settings.auth_required:
             written = self.keys.bootstrap(self.settings.data_dir, self.settings.bootstrap_key)
             if written is not None:

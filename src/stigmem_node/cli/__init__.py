@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stigmem_node.cli import decay, facts, keys
+from stigmem_node.cli import decay, facts, federation, keys
 from stigmem_node.cli import mcp as mcp_command
 
 
@@ -21,5 +21,6 @@ def serve() -> None:
     serve_main()
 
 
-for group in (keys.auth, keys.keys, *facts.COMMANDS, mcp_command.mcp, *decay.COMMANDS):
+for group in (keys.auth, keys.keys, *facts.COMMANDS, mcp_command.mcp, *federation.COMMANDS,
+              *decay.COMMANDS):  # fmt: skip
     main.add_command(group)

@@ -34,19 +34,20 @@ async def healthz(node: NodeDep) -> Response:
 @router.get("/.well-known/stigmem")
 async def well_known(node: NodeDep) -> Response:
     settings = node.settings
-    return json_response(
-        {
-            "version": "1.0",
-            "node_id": node.node_id,
-            "node_url": settings.node_url,
-            "auth": "required" if settings.auth_required else "none",
-            "federation": "enabled" if settings.federation_enabled else "disabled",
-            "source_attestation": settings.source_attestation_mode,
-            "namespaces": NAMESPACES,
-            "spec": f"{settings.node_url}/docs",
-            "cors": {"dev_localhost": False, "configured": False},
-        }
-    )
+    body: dict[str, object] = {
+        "version": "1.0",
+        "node_id": node.node_id,
+        "node_url": settings.node_url,
+        "auth": "required" if settings.auth_required else "none",
+        "federation": "enabled" if settings.federation_enabled else "disabled",
+        "source_attestation": settings.source_attestation_mode,
+        "namespaces": NAMESPACES,
+        "spec": f"{settings.node_url}/docs",
+        "cors": {"dev_localhost": False, "configured": False},
+    }
+    if settings.federation_enabled:
+        body.update(node.federation.well_known_fields())
+    return json_response(body)
 
 
 @router.get("/docs", include_in_schema=False)

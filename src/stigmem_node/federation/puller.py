@@ -1,0 +1,180 @@
+"""Pull replication: one task per active peer, each with at most one request in flight.
+
+A peer's task drains the peer's pages while ``has_more`` (at most
+``STIGMEM_FEDERATION_MAX_PAGES_PER_CYCLE`` per cycle), then sleeps the peer's advertised
+``pull_interval_s`` or ours. Each page is checked and committed in one transaction together
+with its cursor (``ingest``), so a crash never moves the cursor past facts we do not hold.
+Failures back off exponentially with jitter (honouring ``Retry-After``) and the backoff is
+persisted, so a restart does not hammer a failing peer. Tasks are independent: a slow, broken
+or hostile peer delays nobody else (reference B1, B6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from stigmem_node.clock import format_ts
+from stigmem_node.federation import ingest, store
+from stigmem_node.federation.backoff import backoff_delay, retry_at, seconds_until
+from stigmem_node.federation.client import Page, PeerError
+from stigmem_node.federation.context import FederationContext
+from stigmem_node.federation.server import permitted_scopes
+from stigmem_node.federation.store import PeerRow
+from stigmem_node.federation.tokens import mint_peer_token
+
+log = logging.getLogger("stigmem.federation.pull")
+
+DIRECTION = "inbound"
+
+
+def ingest_policy(ctx: FederationContext, peer: PeerRow) -> ingest.IngestPolicy:
+    settings = ctx.settings
+    allowed = permitted_scopes(
+        peer.allowed_scopes, peer.allowed_scopes, allow_team=settings.federation_allow_team
+    )
+    return ingest.IngestPolicy(
+        sender=peer.node_id,
+        local_node_id=ctx.node_id,
+        permitted_scopes=allowed,
+        declared_scopes=peer.allowed_scopes,
+        now_ms=ctx.now_ms(),
+        max_future_ms=settings.federation_hlc_max_future_skew_s * 1000,
+        max_past_ms=settings.federation_hlc_max_past_skew_s * 1000,
+        max_text_bytes=settings.max_text_bytes,
+        system_source=ctx.write_ctx.system_source,
+    )
+
+
+async def ingest_facts(
+    ctx: FederationContext, peer: PeerRow, facts: list[object], direction: str, cursor: str | None
+) -> ingest.IngestResult:
+    """Check and commit facts from ``peer`` (one transaction); count them in the metrics."""
+    incoming, rejections = ingest.check_page(list(facts), ingest_policy(ctx, peer))
+    batch = ingest.IngestBatch(
+        peer.id, peer.node_id, ctx.node_id, direction, incoming, rejections, cursor
+    )
+    result = await ctx.db.write("federation_ingest", ingest.ingest_txn, ctx.write_ctx, batch)
+    metrics = ctx.metrics
+    metrics.ingested.labels(direction).inc(len(result.accepted))
+    metrics.duplicates.labels(direction).inc(result.duplicates)
+    for rejection in result.rejections:
+        metrics.rejected.labels(rejection.reason).inc()
+    return result
+
+
+class PeerPuller:
+    """The pull loop of one peer."""
+
+    def __init__(self, ctx: FederationContext, peer_id: str, rng: random.Random) -> None:
+        self.ctx = ctx
+        self.peer_id = peer_id
+        self.rng = rng
+
+    async def run(self) -> None:
+        ctx = self.ctx
+        state = await ctx.db.read("federation_state", store.get_state_txn, self.peer_id, DIRECTION)
+        failures = state.failures
+        if not await ctx.pause(seconds_until(ctx.clock.now(), state.retry_at)):
+            return
+        while not ctx.stopping.is_set():
+            peer = await ctx.db.read("federation_peer", store.get_peer_txn, self.peer_id)
+            if peer is None or peer.status != "active":
+                return
+            info = await ctx.peer_info(peer)
+            try:
+                if await self.cycle(peer):
+                    failures = 0
+                    if not await ctx.pause(ctx.pull_interval(info)):
+                        return
+                continue
+            except PeerError as exc:
+                error, retry_after = str(exc), exc.retry_after
+            except Exception as exc:  # a bug must not end replication from this peer
+                log.exception("pull from %s failed", peer.node_id)
+                error, retry_after = f"{type(exc).__name__}: {exc}", None
+            failures += 1
+            ctx.metrics.errors.labels("pull").inc()
+            delay = backoff_delay(
+                failures,
+                base_s=ctx.settings.federation_backoff_base_s,
+                max_s=ctx.settings.federation_backoff_max_s,
+                retry_after=retry_after,
+                rng=self.rng,
+            )
+            log.info("pull from %s failed (%s); retry in %.1fs", peer.node_id, error, delay)
+            now = ctx.clock.now()
+            await ctx.db.write(
+                "federation_backoff",
+                store.save_failure_txn,
+                peer.id,
+                DIRECTION,
+                failures,
+                retry_at(now, delay),
+                error,
+                format_ts(now),
+            )
+            if not await ctx.pause(delay):
+                return
+
+    async def cycle(self, peer: PeerRow) -> bool:
+        """Pull pages until the peer has no more (or the per-cycle bound); True when drained.
+
+        The next page is fetched while the current one is being written (one request in
+        flight, never more), so network, the peer's serving and our writes overlap. Raises
+        ``PeerError`` on a failed request.
+        """
+        ctx = self.ctx
+        state = await ctx.db.read("federation_state", store.get_state_txn, peer.id, DIRECTION)
+        cursor = state.cursor
+        fetching = asyncio.ensure_future(self._fetch_page(peer, cursor))
+        try:
+            for _ in range(ctx.settings.federation_max_pages_per_cycle):
+                page, cursor = await fetching
+                if page.has_more and page.cursor is not None:
+                    fetching = asyncio.ensure_future(self._fetch_page(peer, page.cursor))
+                result = await ingest_facts(ctx, peer, page.facts, "pull", page.cursor or cursor)
+                if page.cursor is not None and not result.cursor_saved:
+                    return True  # the peer was removed meanwhile: the loop ends on its next read
+                if not page.has_more or page.cursor is None:
+                    ctx.metrics.mark_drained(peer.node_id, ctx.clock.monotonic)
+                    return True
+                cursor = page.cursor
+            return False
+        finally:
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError, PeerError):
+                    await fetching
+
+    async def _fetch_page(self, peer: PeerRow, cursor: str | None) -> tuple[Page, str | None]:
+        """One page and the cursor it was asked with. A cursor the peer does not recognise
+        (``invalid_cursor``: its database was replaced) restarts from the beginning, which
+        deduplication makes safe."""
+        try:
+            return await self._fetch(peer, cursor), cursor
+        except PeerError as exc:
+            if exc.status == 400 and _is_invalid_cursor(exc.body) and cursor is not None:
+                log.warning("%s does not know our cursor; restarting from the start", peer.node_id)
+                return await self._fetch(peer, None), None
+            raise
+
+    async def _fetch(self, peer: PeerRow, cursor: str | None) -> Page:
+        ctx = self.ctx
+        token = mint_peer_token(
+            ctx.keys,
+            iss=ctx.node_id,
+            sub=peer.node_id,
+            scopes=list(peer.allowed_scopes),
+            now_ms=ctx.now_ms(),
+        )
+        return await ctx.client.pull_page(
+            peer.node_url, token, cursor, ctx.settings.federation_page_size
+        )
+
+
+def _is_invalid_cursor(body: object) -> bool:
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return isinstance(detail, dict) and detail.get("code") == "invalid_cursor"
