@@ -114,7 +114,8 @@ async def test_unknown_key(harness: NodeHarness, client: httpx.AsyncClient) -> N
     assert response.status_code == 400
     assert response.json() == {"detail": "attestation.key_id 'no-such-key' not found"}
     assert count(harness, "facts") == 0
-    assert len(await events(harness, "attestation_failed")) == 1
+    [event] = await events(harness, "attestation_failed")
+    assert event["detail"]["key_id"] == "no-such-key"
 
 
 async def test_revoked_key(
@@ -129,6 +130,8 @@ async def test_revoked_key(
     assert response.status_code == 400
     assert response.json() == {"detail": f"attestation.key_id '{kat_key_id}' has been revoked"}
     assert count(harness, "facts") == 1
+    [event] = await events(harness, "attestation_failed")
+    assert event["detail"]["reason"] == f"attestation.key_id '{kat_key_id}' has been revoked"
 
 
 async def test_key_of_another_entity(

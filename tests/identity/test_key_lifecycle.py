@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 from stigmem_node.audit.security import SecurityAudit
@@ -188,3 +190,25 @@ async def test_keys_list_marks_expired(tmp_path: Path, client: httpx.AsyncClient
         "agent:admin": False,
         "agent:old": True,
     }
+
+
+async def test_keys_hashed_with_old_parameters_are_rehashed_on_use(tmp_path: Path) -> None:
+    clock = FakeClock()
+    raw = "k" * 40
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(raw)
+    async for node in start_node(tmp_path, clock=clock):
+        key = dataclasses.replace(
+            node.node.keys.build_key(raw, "agent:legacy", ["read"]), key_hash=weak
+        )
+        node.node.keys.insert_sync(key, "test")
+        async with node.client(raw) as legacy:
+            assert (await legacy.get("/v1/me")).status_code == 200
+            [event] = await events(node, "api_key_rehashed")
+            assert (event["entity_uri"], event["detail"]["key_id"]) == ("agent:legacy", key.id)
+            assert event["detail"]["from"] == "$argon2id$v=19$m=8192,t=1,p=1"
+            assert event["detail"]["to"] == "$argon2id$v=19$m=19456,t=2,p=1"
+            [(stored,)] = rows(node, "SELECT key_hash FROM api_keys WHERE id = ?", (key.id,))
+            assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+            clock.advance(60)  # past the verified-key cache: verified again, not rehashed again
+            assert (await legacy.get("/v1/me")).status_code == 200
+        assert len(await events(node, "api_key_rehashed")) == 1

@@ -81,6 +81,8 @@ class KeyService:
             return None
         if not await asyncio.to_thread(_verify, row.key_hash, raw_key):
             return None
+        if _HASHER.check_needs_rehash(row.key_hash):
+            await self._rehash(row, raw_key, now)
         caller = Caller(
             entity_uri=row.entity_uri,
             permissions=frozenset(row.permissions),
@@ -95,6 +97,15 @@ class KeyService:
                 caller, expires_at, self._clock.monotonic() + self._cache_s
             )
         return caller
+
+    async def _rehash(self, row: KeyRow, raw_key: str, now: str) -> None:
+        """A verified key hashed with other Argon2 parameters is rehashed with the current ones
+        (audited ``api_key_rehashed``); a failure here never fails the request."""
+        try:
+            new_hash = await asyncio.to_thread(_HASHER.hash, raw_key)
+            await self._db.write("rehash_api_key", _rehash_key_txn, row, new_hash, now)
+        except Exception:
+            log.exception("could not rehash API key %s", row.id)
 
     def _effective_expiry(self, row: KeyRow) -> str | None:
         """A key's expiry, never later than the maximum key age: lowering
@@ -225,6 +236,22 @@ def _insert_key_txn(cur: Cursor, key: KeyRow, actor: str) -> None:
         entity_uri=actor,
         detail={"key_id": key.id, "for": key.entity_uri, "permissions": key.permissions},
     )
+
+
+def _rehash_key_txn(cur: Cursor, key: KeyRow, new_hash: str, now: str) -> None:
+    if store.replace_hash_txn(cur, key.id, key.key_hash, new_hash):
+        record_txn(
+            cur,
+            now,
+            "api_key_rehashed",
+            entity_uri=key.entity_uri,
+            oidc_sub=key.oidc_sub,
+            detail={
+                "key_id": key.id,
+                "from": "$".join(key.key_hash.split("$")[:4]),
+                "to": "$".join(new_hash.split("$")[:4]),
+            },
+        )
 
 
 def _revoke_key_txn(cur: Cursor, key: KeyRow, actor: str, now: str) -> None:

@@ -84,6 +84,15 @@ def list_expiring_txn(cur: Cursor, now: str, until: str) -> list[KeyRow]:
     return [KeyRow.from_row(r) for r in rows]
 
 
+def replace_hash_txn(cur: Cursor, key_id: str, old_hash: str, new_hash: str) -> bool:
+    """Swap a key's hash if it is still ``old_hash`` (another process may have rehashed it)."""
+    cur.execute(
+        "UPDATE api_keys SET key_hash = ? WHERE id = ? AND key_hash = ?",
+        (new_hash, key_id, old_hash),
+    )
+    return cur.rowcount == 1
+
+
 def delete_key_txn(cur: Cursor, key_id: str) -> None:
     cur.execute("DELETE FROM api_keys WHERE id = ?", (key_id,))
 
