@@ -300,6 +300,19 @@ async def test_discovery_failures(node: NodeHarness, issuer: Issuer, breakage: s
     await refused(node, issuer.mint(claims(node, issuer)), 503, "OIDC provider discovery failed")
 
 
+async def test_a_failing_provider_is_not_hammered(node: NodeHarness, issuer: Issuer) -> None:
+    assert node.clock is not None
+    issuer.state.discovery_status = 500
+    token = issuer.mint(claims(node, issuer))
+    for _ in range(3):
+        assert (await exchange(node, token)).status_code == 503
+    assert issuer.state.hits == {DISCOVERY_PATH: 1}
+    issuer.state.discovery_status = 200  # the provider recovers
+    node.clock.advance(KID_REFETCH_S)
+    assert (await exchange(node, issuer.mint(claims(node, issuer)))).status_code == 200
+    assert issuer.state.hits == {DISCOVERY_PATH: 2, JWKS_PATH: 1}
+
+
 async def test_unreachable_issuer(tmp_path: Path, issuer: Issuer) -> None:
     with Issuer([]) as gone:
         url = gone.url

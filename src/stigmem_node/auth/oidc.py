@@ -6,7 +6,8 @@
   The document's ``issuer`` must equal the configured issuer (OIDC Discovery §4.3).
 * Keys are cached for ``STIGMEM_OIDC_JWKS_CACHE_S`` and chosen by the token's ``kid``. An
   unknown ``kid`` triggers one refetch (key rotation), at most once per ``KID_REFETCH_S`` so
-  random ``kid`` values cannot turn into a fetch storm.
+  random ``kid`` values cannot turn into a fetch storm; after a failed fetch, requests get 503
+  without a new fetch for ``KID_REFETCH_S``.
 * Verification: algorithm in ``STIGMEM_OIDC_ID_TOKEN_ALGORITHMS`` (and equal to the key's own
   ``alg`` when it declares one), signature, ``iss`` exact, ``aud``; ``exp``/``nbf``/``iat`` are
   checked against the node's clock (so tests move time instead of sleeping).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import urllib.parse
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ import orjson
 from stigmem_node.clock import Clock
 from stigmem_node.config import Settings
 from stigmem_node.errors import Unauthorized, Unavailable
+
+log = logging.getLogger("stigmem.oidc")
 
 DISCOVERY_FAILED = "OIDC provider discovery failed"
 EXPIRED = "id_token expired"
@@ -118,6 +122,7 @@ class OidcVerifier:
         self._keyset = _KeySet()
         self._lock = asyncio.Lock()
         self._last_fetch_try: float | None = None
+        self._failed_at: float | None = None
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's verified claims. Raises ``Unauthorized`` (401) or ``Unavailable`` (503)."""
@@ -213,11 +218,16 @@ class OidcVerifier:
                 return cached
             if force and not self._may_refetch():
                 return cached
+            if self._failed_at is not None and now - self._failed_at < KID_REFETCH_S:
+                raise Unavailable(DISCOVERY_FAILED)  # a provider that is down is not hammered
             self._last_fetch_try = now
             try:
                 keys = await self._fetch_keys()
-            except DiscoveryError:
+            except DiscoveryError as exc:
+                self._failed_at = now
+                log.warning("OIDC discovery of %s failed: %s", self.config.issuer, exc)
                 raise Unavailable(DISCOVERY_FAILED) from None
+            self._failed_at = None
             self._keyset = _KeySet(keys, now)
             return self._keyset
 
