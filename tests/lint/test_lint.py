@@ -43,6 +43,7 @@ async def test_clean_scope_has_no_findings(h: NodeHarness, admin: httpx.AsyncCli
     result = await lint(admin)
     assert result["findings"] == []
     assert result["fact_count"] == 1
+    assert (result["finding_count"], result["findings_truncated"]) == (0, False)
     assert result["scope"] == "company"
     assert result["checked_at"] == "2026-01-01T00:00:00.000000+00:00"
     assert result["checks_run"] == [
@@ -209,3 +210,23 @@ async def test_huge_lookahead_is_fine(h: NodeHarness, admin: httpx.AsyncClient) 
     expiring = await put(admin, entity="user:a", valid_until="2900-01-01T00:00:00Z")
     findings = (await lint(admin, checks=["stale"], stale_lookahead_s=10**15))["findings"]
     assert [f["fact_ids"] for f in findings] == [[expiring["id"]]]
+
+
+async def test_findings_are_capped_most_severe_first(
+    h: NodeHarness, admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stigmem_node.lint import service
+
+    monkeypatch.setattr(service, "MAX_FINDINGS", 2)
+    h.node.lint.entity_batch = 1
+    for n in range(4):
+        await put(admin, entity=f"user:b{n}", relation="bare")
+    await put(admin, entity="user:z", value={"type": "string", "v": "1"})
+    await put(admin, entity="user:z", value={"type": "string", "v": "2"})
+    result = await lint(admin)
+    assert shape(result["findings"]) == [
+        ("contradiction", "error", "user:z", "pref:color"),
+        ("namespacing", "warning", "user:b0", "bare"),
+    ]
+    assert result["finding_count"] == 5
+    assert result["findings_truncated"] is True

@@ -42,3 +42,5 @@ class LintResult(BaseModel):
     scope: str
     checks_run: list[Check]
     fact_count: int
+    finding_count: int = Field(description="All findings, also those beyond the reported ones")
+    findings_truncated: bool = Field(description="Only the first 10 000 findings are reported")

@@ -7,6 +7,7 @@ job (202); its findings then land in the job record.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from stigmem_node.lint.models import CHECKS, LintRequest
 from stigmem_node.lint.store import LintScope
 
 ENTITY_BATCH = 500
+MAX_FINDINGS = 10_000  # reported (the most severe first); finding_count has them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ class LintService:
         """Lint every entity of the target, a batch at a time; the full result body."""
         window = checks.Window(view.now, _horizon(view.now, plan.lookahead_s), plan.target.scope)
         findings: list[dict[str, Any]] = []
-        fact_count = 0
+        fact_count = found = 0
         after = ""
         while True:
             entities = await self.db.read(
@@ -100,18 +102,24 @@ class LintService:
                 break
             rows = await self.db.read("lint_rows", store.rows_txn, plan.target, view, entities)
             fact_count += len(rows)
-            findings += await self._check(plan, view, window, rows)
+            batch = await self._check(plan, view, window, rows)
+            found += len(batch)
+            findings += batch
+            if len(findings) > 2 * MAX_FINDINGS:  # keep the first ones: bounded memory
+                findings = heapq.nsmallest(MAX_FINDINGS, findings, key=checks.sort_key)
             after = entities[-1]
             if job is not None:
                 await job.progress({"entities_done": after, "facts_checked": fact_count,
-                                    "findings": len(findings)})  # fmt: skip
-        findings.sort(key=checks.sort_key)
+                                    "findings": found})  # fmt: skip
+        findings = heapq.nsmallest(MAX_FINDINGS, findings, key=checks.sort_key)
         return {
             "findings": findings,
             "checked_at": format_ts(self.clock.now()),
             "scope": plan.target.scope,
             "checks_run": list(plan.checks),
             "fact_count": fact_count,
+            "finding_count": found,
+            "findings_truncated": found > len(findings),
         }
 
     async def _check(
