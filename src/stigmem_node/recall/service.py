@@ -99,7 +99,7 @@ class RecallService:
     async def _lexical(
         self, terms: list[text.Term], view: ReadView, flt: Filter, limit: int
     ) -> list[tuple[Candidate, int]]:
-        """Lexical hits with how many terms each contains (below the minimum: dropped)."""
+        """Lexical hits with how many query terms each contains."""
         if not terms:
             return []
         cap = min(LEXICAL_CAP, max(2 * limit, 50))
