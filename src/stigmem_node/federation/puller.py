@@ -144,10 +144,10 @@ class PeerPuller:
                 cursor = page.cursor
             return False
         finally:
-            if not fetching.done():
-                fetching.cancel()
-                with contextlib.suppress(asyncio.CancelledError, PeerError):
-                    await fetching
+            # A prefetched page that is not used is dropped, its failure included.
+            fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetching
 
     async def _fetch_page(self, peer: PeerRow, cursor: str | None) -> tuple[Page, str | None]:
         """One page and the cursor it was asked with. A cursor the peer does not recognise
