@@ -22,13 +22,7 @@ from tests.process import NodeProcess
 
 #: Vectors of features teammates are building now: xfail(strict=False) until the feature
 #: lands. The lead removes an entry when its feature is merged. Keys: a file or a vector id.
-PENDING_FEATURES: dict[str, str] = {
-    "v2.0/20_recall_graph.json": "recall/graph not built yet",
-    # CONTRACT §10 exemption (as_of -> 501) on a route that does not exist yet:
-    "as-of-recall-invalid-timestamp": "recall not built yet",
-    "as-of-recall-valid-past": "recall not built yet",
-    "as-of-recall-future-rejected": "recall not built yet",
-}
+PENDING_FEATURES: dict[str, str] = {}
 
 #: Vectors asserting one auth posture: run only in the named run, skipped in the other.
 AUTH_POSTURE_ONLY: dict[str, tuple[str, str]] = {
