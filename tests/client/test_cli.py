@@ -124,7 +124,6 @@ def test_auth_and_connection_failures(run: Any, node: NodeProcess, unique: str) 
     assert flags.output.strip() == "no facts"
 
 
-@pytest.mark.xfail(strict=False, reason="recall not built yet")
 def test_recall_command(run: Any, unique: str) -> None:
     run("facts", "assert", unique, "note:x", "wombat lasagne")
     found = run("recall", "wombat lasagne")

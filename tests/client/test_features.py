@@ -19,12 +19,9 @@ from stigmem_node.client import (
 
 pytestmark = pytest.mark.process  # starts a real stigmem-node process
 
-recall_pending = pytest.mark.xfail(strict=False, reason="recall not built yet")
-lint_pending = pytest.mark.xfail(strict=False, reason="lint not built yet")
 peers_pending = pytest.mark.xfail(strict=False, reason="federation peers not built yet")
 
 
-@recall_pending
 def test_recall_finds_a_fact_by_its_words(memory: StigmemClient, unique: str) -> None:
     fact = memory.assert_fact(unique, "note:topic", "zanzibar marmalade", "agent:bot")
     result = memory.recall("zanzibar marmalade", scope="local", token_budget=2000)
@@ -35,14 +32,12 @@ def test_recall_finds_a_fact_by_its_words(memory: StigmemClient, unique: str) ->
     assert result.tokens_used <= 2000
 
 
-@recall_pending
 def test_recall_bad_scope_is_400(memory: StigmemClient) -> None:
     with pytest.raises(BadRequest) as err:
         memory.recall("anything", scope="galaxy")
     assert str(err.value.detail).startswith("invalid_scope")
 
 
-@lint_pending
 def test_lint_reports_an_open_contradiction(memory: StigmemClient, unique: str) -> None:
     a = memory.assert_fact(unique, "pref:pet", "cat", "agent:a", scope="team")
     b = memory.assert_fact(unique, "pref:pet", "dog", "agent:b", scope="team")
@@ -55,7 +50,6 @@ def test_lint_reports_an_open_contradiction(memory: StigmemClient, unique: str) 
     assert mine[0].severity == "error"
 
 
-@lint_pending
 def test_lint_bad_scope_is_400(memory: StigmemClient) -> None:
     with pytest.raises(BadRequest):
         memory.lint("galaxy")

@@ -142,7 +142,6 @@ async def test_resolve_needs_a_winner_or_a_value(mcp_session: McpSession) -> Non
         assert "HTTP 404: conflict not found" in missing
 
 
-@pytest.mark.xfail(strict=False, reason="recall not built yet")
 async def test_recall_tool(mcp_session: McpSession, unique: str) -> None:
     async with mcp_session() as client:
         made = await call_ok(
@@ -152,7 +151,6 @@ async def test_recall_tool(mcp_session: McpSession, unique: str) -> None:
     assert made["id"] in [hit["fact"]["id"] for hit in found["facts"]]
 
 
-@pytest.mark.xfail(strict=False, reason="lint not built yet")
 async def test_lint_scope_tool(mcp_session: McpSession, unique: str) -> None:
     async with mcp_session() as client:
         await call_ok(client, "assert_fact", entity=unique, relation="bare", value="x")
