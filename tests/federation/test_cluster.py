@@ -53,6 +53,20 @@ def test_two_nodes_replicate_both_ways_and_survive_restarts(node_factory: NodeFa
     assert done.returncode == 0, done.stderr
     assert '"pending_approval"' in done.stdout
     assert a.keys.fingerprint in done.stderr
+    # Run without the node's key, the command refuses rather than sign with another one.
+    wrong = cli(
+        "federation",
+        "register-peer",
+        "--local-url",
+        a.url,
+        "--remote-url",
+        b.url,
+        "--api-key",
+        b.proc.admin_key,
+        db=a.proc.data_dir / "other.db",
+    )
+    assert wrong.returncode == 1
+    assert "is not the node whose database/keys" in wrong.stderr
     [peer] = b.http.get("/v1/federation/peers").json()["peers"]
     assert peer["pubkey_fingerprint"] == a.keys.fingerprint
     approve(b, a, peer["peer_id"])

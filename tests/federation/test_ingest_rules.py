@@ -11,8 +11,8 @@ import pytest
 from stigmem_node.errors import BadRequest
 from stigmem_node.facts.cid import compute_cid
 from stigmem_node.federation.backoff import backoff_delay
-from stigmem_node.federation.ingest import IngestPolicy, Rejected, check_fact, check_page
 from stigmem_node.federation.server import decode_cursor, encode_cursor, permitted_scopes
+from stigmem_node.federation.validate import IngestPolicy, Rejected, check_fact, check_page
 
 SENDER = "stigmem:node:sender"
 LOCAL = "stigmem:node:local"

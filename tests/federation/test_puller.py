@@ -200,3 +200,83 @@ async def test_a_cursor_the_peer_forgot_restarts_from_the_beginning(
             await client.get("/v1/federation/audit", params={"event_type": "batch_accepted"})
         ).json()["entries"]
         assert any(e["detail"]["duplicates"] == 1 for e in audit)  # the first, not copied
+
+
+@pytest.fixture
+async def pusher(tmp_path: Path) -> AsyncIterator[NodeHarness]:
+    async for h in start_node(
+        tmp_path,
+        federation_enabled=True,
+        federation_push_enabled=True,
+        federation_pull_interval_s=0.05,
+        federation_push_interval_s=0.02,
+    ):
+        yield h
+
+
+def _advertise(fake: FakePeer, *, interval: bool) -> None:
+    document = fake.document()
+    document["federation_endpoints"]["push"] = "/v1/federation/facts/push"
+    if interval:
+        document["pull_interval_s"] = 0.05
+    fake.well_known = document
+
+
+async def test_new_facts_are_pushed_to_peers_that_accept_them(
+    pusher: NodeHarness, fake: FakePeer
+) -> None:
+    _advertise(fake, interval=True)
+    async with pusher.client() as client:
+        await register(client, fake)
+        peer_id = await _peer_id(client, fake.node_id)
+        await eventually("the push cursor", lambda: _outbound(client, peer_id))
+        created = (
+            await client.post(
+                "/v1/facts",
+                json={
+                    "entity": "user:pushed",
+                    "relation": "pref:x",
+                    "source": "agent:a",
+                    "scope": "company",
+                    "value": {"type": "string", "v": "y"},
+                },
+            )
+        ).json()
+        await eventually("the push", lambda: _pushed(fake, created["id"]))
+        _method, path, headers = next(r for r in fake.requests if r[0] == "POST")
+        assert path == "/v1/federation/facts/push"
+        assert headers["Authorization"].startswith("Bearer ey")
+
+
+async def test_upstream_style_push_endpoints_are_not_pushed_to(
+    pusher: NodeHarness, fake: FakePeer
+) -> None:
+    """Upstream's push route only takes facts sourced by the sender node: we rely on pull."""
+    _advertise(fake, interval=False)
+    async with pusher.client() as client:
+        await register(client, fake)
+        await client.post(
+            "/v1/facts",
+            json={
+                "entity": "user:not-pushed",
+                "relation": "pref:x",
+                "source": "agent:a",
+                "scope": "company",
+                "value": {"type": "string", "v": "y"},
+            },
+        )
+        await eventually("a few pull cycles", lambda: _pulls(fake, 5))
+        assert fake.pushes == []
+
+
+async def _outbound(client: httpx.AsyncClient, peer_id: str) -> bool:
+    body = (await client.get(f"/v1/federation/peers/{peer_id}")).json()
+    return body["replication"]["outbound"]["cursor"] is not None
+
+
+async def _pushed(fake: FakePeer, fact_id: str) -> bool:
+    return any(f.get("id") == fact_id for body in fake.pushes for f in body.get("facts", []))
+
+
+async def _pulls(fake: FakePeer, count: int) -> bool:
+    return len(fake.cursors_asked()) >= count

@@ -22,7 +22,7 @@ from stigmem_node.clock import format_ts
 from stigmem_node.federation import handshake, store
 from stigmem_node.federation.client import check_peer_url
 from stigmem_node.federation.declarations import format_signed_at, sign_declaration
-from stigmem_node.federation.keys import b64url_decode
+from stigmem_node.federation.keys import NodeKeys, b64url_decode
 from stigmem_node.federation.store import PeerRow
 from stigmem_node.node import Node
 
@@ -79,49 +79,62 @@ def register_peer(
     """Sign this node's PeerDeclaration and POST it to the remote node."""
     declared = _scopes(scopes)
     with local_node(db) as node:
-        local = check_peer_url(local_url or node.settings.node_url)
-        remote = check_peer_url(remote_url)
-        keys = node.federation.keys
-        local_id = node.node_id
+        local = _url(local_url or node.settings.node_url, "--local-url")
+        remote = _url(remote_url, "--remote-url")
+        keys, local_id = node.federation.keys, node.node_id
     with httpx.Client(timeout=30.0, trust_env=False) as http:
-        doc = _get_json(http, f"{local}/.well-known/stigmem")
-        advertised = doc.get("federation_pubkey")
-        if (
-            doc.get("node_id") != local_id
-            or not isinstance(advertised, str)
-            or (b64url_decode(advertised) != b64url_decode(keys.pubkey))
-        ):
-            raise click.ClickException(
-                f"{local} is not the node whose database/keys this command sees"
-                " (node_id or federation_pubkey differ); run it with the node's --db and"
-                " environment"
-            )
-        declaration = sign_declaration(
-            keys,
-            node_id=local_id,
-            node_url=local,
-            allowed_scopes=declared,
-            signed_at=format_signed_at(datetime.now(UTC)),
-        )
+        _check_local(http, local, local_id, keys)
+        declaration = sign_declaration(keys, node_id=local_id, node_url=local,
+                                       allowed_scopes=declared,
+                                       signed_at=format_signed_at(datetime.now(UTC)))  # fmt: skip
         try:
-            response = http.post(
-                f"{remote}/v1/federation/peers",
-                json=declaration.to_body(),
-                headers={"Authorization": f"Bearer {api_key}"},
-            )
+            response = http.post(f"{remote}/v1/federation/peers", json=declaration.to_body(),
+                                 headers={"Authorization": f"Bearer {api_key}"})  # fmt: skip
         except httpx.HTTPError as exc:
             raise click.ClickException(f"cannot reach {remote}: {exc}") from None
+    _report(response, remote, keys)
+
+
+def _url(value: str, option: str) -> str:
+    try:
+        return check_peer_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _check_local(http: httpx.Client, local: str, local_id: str, keys: NodeKeys) -> None:
+    """The node at ``local`` must be the one whose database and key this command uses."""
+    doc = _get_json(http, f"{local}/.well-known/stigmem")
+    advertised = doc.get("federation_pubkey")
+    try:
+        same_key = isinstance(advertised, str) and b64url_decode(advertised) == b64url_decode(
+            keys.pubkey
+        )
+    except ValueError:
+        same_key = False
+    if doc.get("node_id") != local_id or not same_key:
+        raise click.ClickException(
+            f"{local} is not the node whose database/keys this command sees (node_id or"
+            " federation_pubkey differ, or federation is off there); run it with the node's"
+            " --db and environment"
+        )
+
+
+def _report(response: httpx.Response, remote: str, keys: NodeKeys) -> None:
+    """Print the remote's answer; exit 0 when registered (pending approval or active)."""
     click.echo(response.text)
-    status = response.json().get("status") if response.status_code == 201 else None
-    if status in ("pending_approval", "active"):
-        click.echo(f"registered with {remote}: {status}", err=True)
-        if status == "pending_approval":
-            click.echo(
-                f"the operator of {remote} approves with fingerprint {keys.fingerprint}", err=True
-            )
-        return
-    click.echo(f"registration failed (HTTP {response.status_code}, status {status})", err=True)
-    sys.exit(1)
+    try:
+        body = response.json() if response.status_code == 201 else {}
+    except ValueError:
+        body = {}
+    status = body.get("status") if isinstance(body, dict) else None
+    if status not in ("pending_approval", "active"):
+        click.echo(f"registration failed (HTTP {response.status_code}, status {status})", err=True)
+        sys.exit(1)
+    click.echo(f"registered with {remote}: {status}", err=True)
+    if status == "pending_approval":
+        click.echo(f"the operator of {remote} approves with fingerprint {keys.fingerprint}",
+                   err=True)  # fmt: skip
 
 
 def _find(node: Node, ref: str) -> PeerRow:

@@ -181,7 +181,9 @@ async def pull_facts(
 async def _push(node: Node, auth: AuthenticatedPeer, body: PushRequest) -> Response:
     federation = node.federation
     with federation.gate.enter(auth.peer.id, "push"):
-        result = await ingest_facts(federation.context(), auth.peer, body.facts, "push", None)
+        result = await ingest_facts(
+            federation.context(), auth.peer, body.facts, "push", None, auth.claims.scopes
+        )
     errors = [{"fact_id": r.fact_id, "error": r.reason} for r in result.rejections]
     accepted = len(result.accepted) + result.duplicates
     return json_response({"accepted": accepted, "rejected": len(errors), "errors": errors}, 202)

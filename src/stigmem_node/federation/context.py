@@ -7,16 +7,19 @@ import asyncio
 import contextlib
 import logging
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from stigmem_node.clock import Clock
+from stigmem_node.clock import Clock, format_ts
 from stigmem_node.config import Settings
 from stigmem_node.db import Database
 from stigmem_node.facts.store import WriteContext
+from stigmem_node.federation import store
+from stigmem_node.federation.backoff import backoff_delay, retry_at, seconds_until
 from stigmem_node.federation.client import PeerClient, PeerError
 from stigmem_node.federation.keys import NodeKeys
 from stigmem_node.federation.store import PeerRow
@@ -30,44 +33,27 @@ MAX_INTERVAL_S = 3600.0
 
 
 class FederationMetrics:
+    """Federation counters and gauges on the node's registry (``stigmem_federation_*``)."""
+
     def __init__(self, metrics: Metrics) -> None:
-        registry = metrics.registry
-        self.ingested = Counter(
-            "stigmem_federation_facts_ingested",
-            "Facts accepted from peers, by direction.",
-            ["direction"],
-            registry=registry,
-        )
-        self.duplicates = Counter(
-            "stigmem_federation_facts_duplicate",
-            "Facts from peers already held, by direction.",
-            ["direction"],
-            registry=registry,
-        )
-        self.rejected = Counter(
-            "stigmem_federation_facts_rejected",
-            "Facts from peers rejected, by reason.",
-            ["reason"],
-            registry=registry,
-        )
-        self.served = Counter(
-            "stigmem_federation_facts_served", "Facts served to pulling peers.", registry=registry
-        )
-        self.pushed = Counter(
-            "stigmem_federation_facts_pushed", "Facts pushed to peers.", registry=registry
-        )
-        self.errors = Counter(
-            "stigmem_federation_peer_errors",
-            "Failed requests to peers, by direction.",
-            ["direction"],
-            registry=registry,
-        )
-        self.lag = Gauge(
-            "stigmem_federation_replication_lag_seconds",
-            "Seconds since the last complete pull from each peer.",
-            ["peer"],
-            registry=registry,
-        )
+        reg = metrics.registry
+        name = "stigmem_federation_"
+        self.ingested = Counter(f"{name}facts_ingested", "Facts accepted from peers.",
+                                ["direction"], registry=reg)  # fmt: skip
+        self.duplicates = Counter(f"{name}facts_duplicate", "Facts from peers already held.",
+                                  ["direction"], registry=reg)  # fmt: skip
+        self.rejected = Counter(f"{name}facts_rejected", "Facts from peers rejected, by reason.",
+                                ["reason"], registry=reg)  # fmt: skip
+        self.served = Counter(f"{name}facts_served", "Facts served to pulling peers.",
+                              registry=reg)  # fmt: skip
+        self.pushed = Counter(f"{name}facts_pushed", "Facts pushed to peers.", registry=reg)
+        self.errors = Counter(f"{name}peer_errors", "Failed requests to peers.", ["direction"],
+                              registry=reg)  # fmt: skip
+        self.lag = Gauge(f"{name}replication_lag_seconds",
+                         "Seconds since the last complete pull from each peer.", ["peer"],
+                         registry=reg)  # fmt: skip
+        self.active_peers = Gauge(f"{name}active_peers", "Peers this node replicates with.",
+                                  registry=reg)  # fmt: skip
         self._drained: dict[str, float] = {}
 
     def mark_drained(self, peer_node_id: str, monotonic: Callable[[], float]) -> None:
@@ -94,7 +80,12 @@ def advertised(doc: dict[str, Any]) -> PeerInfo:
         interval = min(max(float(raw), MIN_INTERVAL_S), MAX_INTERVAL_S)
     endpoints = doc.get("federation_endpoints")
     push = endpoints.get("push") if isinstance(endpoints, dict) else None
-    return PeerInfo(interval, push if isinstance(push, str) and push.startswith("/") else None)
+    if not isinstance(push, str) or not push.startswith("/") or interval is None:
+        # Upstream's push route takes only facts whose source is the sending node (reference
+        # §4): pushing ordinary facts there would just fill its audit with rejections. Nodes
+        # that accept them (like this one) advertise ``pull_interval_s``; pull serves the rest.
+        push = None
+    return PeerInfo(interval, push)
 
 
 @dataclass
@@ -134,6 +125,48 @@ class FederationContext:
             info = cached[1] if cached is not None else PeerInfo()
         self._info[peer.id] = (self.clock.monotonic(), info)
         return info
+
+    async def back_off(
+        self,
+        peer_id: str,
+        direction: str,
+        failures: int,
+        error: str,
+        retry_after: float | None,
+        rng: random.Random,
+    ) -> bool:
+        """Record the ``failures``-th failure in a row (persisted) and wait it out; False
+        when the node is stopping."""
+        settings = self.settings
+        delay = backoff_delay(
+            failures,
+            base_s=settings.federation_backoff_base_s,
+            max_s=settings.federation_backoff_max_s,
+            retry_after=retry_after,
+            rng=rng,
+        )
+        log.info("%s %s failed (%s); retry in %.1fs", direction, peer_id, error, delay)
+        self.metrics.errors.labels(direction).inc()
+        now = self.clock.now()
+        await self.db.write(
+            "federation_backoff",
+            store.save_failure_txn,
+            peer_id,
+            direction,
+            failures,
+            retry_at(now, delay),
+            error,
+            format_ts(now),
+        )
+        return await self.pause(delay)
+
+    async def resume(self, peer_id: str, direction: str) -> int | None:
+        """Wait out a backoff persisted before a restart; the failure count so far, or None
+        when the node is stopping."""
+        state = await self.db.read("federation_state", store.get_state_txn, peer_id, direction)
+        if not await self.pause(seconds_until(self.clock.now(), state.retry_at)):
+            return None
+        return state.failures
 
     def stale_hlc_before_ms(self) -> int:
         """HLCs older than this are served as null: upstream pullers refuse them (B1a). One

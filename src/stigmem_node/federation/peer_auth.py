@@ -81,6 +81,15 @@ class PeerAuthenticator:
         )
         return Unauthorized(reason)
 
+    async def _remember(self, issuer: str, claims: PeerClaims, now_ms: int) -> bool:
+        """Record the token's nonce (pruning expired ones now and then); False on a replay."""
+        prune = self._clock.monotonic() - self._last_prune > PRUNE_EVERY_S
+        if prune:
+            self._last_prune = self._clock.monotonic()
+        expires = tokens.nonce_expiry_ms(claims, now_ms, self._window_s)
+        return bool(await self._db.write("federation_nonce", store.remember_nonce_txn, issuer,
+                                         claims.nonce, expires, now_ms, prune))  # fmt: skip
+
     async def authenticate(self, authorization: str | None) -> AuthenticatedPeer:
         """The peer behind a request's peer token. Raises ``Unauthorized`` (audited)."""
         token = bearer(authorization)
@@ -107,18 +116,7 @@ class PeerAuthenticator:
             )
         except TokenRejected as exc:
             raise await self._reject(exc.reason, peer.id, peer.node_id) from None
-        prune = self._clock.monotonic() - self._last_prune > PRUNE_EVERY_S
-        if prune:
-            self._last_prune = self._clock.monotonic()
-        fresh = await self._db.write(
-            "federation_nonce",
-            store.remember_nonce_txn,
-            peer.node_id,
-            claims.nonce,
-            tokens.nonce_expiry_ms(claims, now_ms, self._window_s),
-            now_ms,
-            prune,
-        )
+        fresh = await self._remember(peer.node_id, claims, now_ms)
         if not fresh:
             raise await self._reject(tokens.NONCE_SEEN, peer.id, peer.node_id, "replay_attempt")
         return AuthenticatedPeer(peer, claims)

@@ -16,9 +16,7 @@ import contextlib
 import logging
 import random
 
-from stigmem_node.clock import format_ts
-from stigmem_node.federation import ingest, store
-from stigmem_node.federation.backoff import backoff_delay, retry_at, seconds_until
+from stigmem_node.federation import ingest, store, validate
 from stigmem_node.federation.client import Page, PeerError
 from stigmem_node.federation.context import FederationContext
 from stigmem_node.federation.server import permitted_scopes
@@ -30,12 +28,17 @@ log = logging.getLogger("stigmem.federation.pull")
 DIRECTION = "inbound"
 
 
-def ingest_policy(ctx: FederationContext, peer: PeerRow) -> ingest.IngestPolicy:
+def ingest_policy(
+    ctx: FederationContext, peer: PeerRow, token_scopes: tuple[str, ...] | None = None
+) -> validate.IngestPolicy:
+    """What ``peer`` may send: its declaration (and, on push, its token's scopes)."""
     settings = ctx.settings
     allowed = permitted_scopes(
-        peer.allowed_scopes, peer.allowed_scopes, allow_team=settings.federation_allow_team
+        peer.allowed_scopes,
+        peer.allowed_scopes if token_scopes is None else token_scopes,
+        allow_team=settings.federation_allow_team,
     )
-    return ingest.IngestPolicy(
+    return validate.IngestPolicy(
         sender=peer.node_id,
         local_node_id=ctx.node_id,
         permitted_scopes=allowed,
@@ -49,10 +52,16 @@ def ingest_policy(ctx: FederationContext, peer: PeerRow) -> ingest.IngestPolicy:
 
 
 async def ingest_facts(
-    ctx: FederationContext, peer: PeerRow, facts: list[object], direction: str, cursor: str | None
+    ctx: FederationContext,
+    peer: PeerRow,
+    facts: list[object],
+    direction: str,
+    cursor: str | None,
+    token_scopes: tuple[str, ...] | None = None,
 ) -> ingest.IngestResult:
     """Check and commit facts from ``peer`` (one transaction); count them in the metrics."""
-    incoming, rejections = ingest.check_page(list(facts), ingest_policy(ctx, peer))
+    policy = ingest_policy(ctx, peer, token_scopes)
+    incoming, rejections = validate.check_page(list(facts), policy)
     batch = ingest.IngestBatch(
         peer.id, peer.node_id, ctx.node_id, direction, incoming, rejections, cursor
     )
@@ -75,11 +84,8 @@ class PeerPuller:
 
     async def run(self) -> None:
         ctx = self.ctx
-        state = await ctx.db.read("federation_state", store.get_state_txn, self.peer_id, DIRECTION)
-        failures = state.failures
-        if not await ctx.pause(seconds_until(ctx.clock.now(), state.retry_at)):
-            return
-        while not ctx.stopping.is_set():
+        failures = await ctx.resume(self.peer_id, DIRECTION)
+        while failures is not None and not ctx.stopping.is_set():
             peer = await ctx.db.read("federation_peer", store.get_peer_txn, self.peer_id)
             if peer is None or peer.status != "active":
                 return
@@ -96,27 +102,7 @@ class PeerPuller:
                 log.exception("pull from %s failed", peer.node_id)
                 error, retry_after = f"{type(exc).__name__}: {exc}", None
             failures += 1
-            ctx.metrics.errors.labels("pull").inc()
-            delay = backoff_delay(
-                failures,
-                base_s=ctx.settings.federation_backoff_base_s,
-                max_s=ctx.settings.federation_backoff_max_s,
-                retry_after=retry_after,
-                rng=self.rng,
-            )
-            log.info("pull from %s failed (%s); retry in %.1fs", peer.node_id, error, delay)
-            now = ctx.clock.now()
-            await ctx.db.write(
-                "federation_backoff",
-                store.save_failure_txn,
-                peer.id,
-                DIRECTION,
-                failures,
-                retry_at(now, delay),
-                error,
-                format_ts(now),
-            )
-            if not await ctx.pause(delay):
+            if not await ctx.back_off(peer.id, DIRECTION, failures, error, retry_after, self.rng):
                 return
 
     async def cycle(self, peer: PeerRow) -> bool:

@@ -15,7 +15,6 @@ import random
 from stigmem_node.clock import format_ts
 from stigmem_node.db import Cursor
 from stigmem_node.federation import server, store
-from stigmem_node.federation.backoff import backoff_delay, retry_at, seconds_until
 from stigmem_node.federation.client import PeerError
 from stigmem_node.federation.context import FederationContext
 from stigmem_node.federation.store import PeerRow
@@ -45,9 +44,8 @@ class PeerPusher:
 
     async def run(self) -> None:
         ctx = self.ctx
-        state = await ctx.db.read("federation_state", store.get_state_txn, self.peer_id, DIRECTION)
-        failures = state.failures
-        if not await ctx.pause(seconds_until(ctx.clock.now(), state.retry_at)):
+        failures = await ctx.resume(self.peer_id, DIRECTION)
+        if failures is None:
             return
         cursor = await ctx.db.write(
             "federation_push_start", _start_cursor_txn, self.peer_id, format_ts(ctx.clock.now())
@@ -57,7 +55,7 @@ class PeerPusher:
             if peer is None or peer.status != "active":
                 return
             info = await ctx.peer_info(peer)
-            if info.push_path is None:
+            if info.push_path is None:  # not (or no longer) accepting pushes: look later
                 if not await ctx.pause(NO_PUSH_RECHECK_S):
                     return
                 await ctx.peer_info(peer, refresh=True)
@@ -70,32 +68,13 @@ class PeerPusher:
                 continue
             except PeerError as exc:
                 error, retry_after = str(exc), exc.retry_after
-                if exc.status == 405:  # the peer turned push off: look again later
+                if exc.status == 405:  # the peer turned push off
                     await ctx.peer_info(peer, refresh=True)
             except Exception as exc:
                 log.exception("push to %s failed", peer.node_id)
                 error, retry_after = f"{type(exc).__name__}: {exc}", None
             failures += 1
-            ctx.metrics.errors.labels("push").inc()
-            delay = backoff_delay(
-                failures,
-                base_s=ctx.settings.federation_backoff_base_s,
-                max_s=ctx.settings.federation_backoff_max_s,
-                retry_after=retry_after,
-                rng=self.rng,
-            )
-            now = ctx.clock.now()
-            await ctx.db.write(
-                "federation_backoff",
-                store.save_failure_txn,
-                peer.id,
-                DIRECTION,
-                failures,
-                retry_at(now, delay),
-                error,
-                format_ts(now),
-            )
-            if not await ctx.pause(delay):
+            if not await ctx.back_off(peer.id, DIRECTION, failures, error, retry_after, self.rng):
                 return
 
     async def push_once(self, peer: PeerRow, cursor: str, path: str) -> tuple[int, str]:

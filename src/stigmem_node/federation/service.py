@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 from stigmem_node.clock import Clock, format_ts
 from stigmem_node.config import Settings
@@ -79,6 +80,19 @@ class Federation:
         self.node_id = node_id
         if self.settings.federation_enabled:
             self._keys = self.load_keys()
+            self._warn_if_plain_http()
+
+    def _warn_if_plain_http(self) -> None:
+        """Upstream refuses to federate over plain HTTP beyond loopback without mTLS; the
+        operator contract needs nodes to start anyway, so we warn unless acknowledged."""
+        parts = urlsplit(self.settings.node_url)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme == "http" and not loopback and not self.settings.federation_insecure:
+            log.warning(
+                "federation over plain HTTP (%s): peer tokens and facts travel unencrypted;"
+                " use HTTPS, or set STIGMEM_FEDERATION_INSECURE=true to acknowledge",
+                self.settings.node_url,
+            )
 
     def load_keys(self) -> NodeKeys:
         """The environment's pair, else the stored one (generated on first use)."""
@@ -185,6 +199,7 @@ class Federation:
 
     async def _reconcile(self, ctx: FederationContext) -> None:
         active = await self.db.read("federation_active", store.list_peers_txn, "active")
+        self.metrics.active_peers.set(len(active))
         wanted: dict[tuple[str, str], Callable[[], Coroutine[Any, Any, None]]] = {}
         for peer in active:
             wanted[(peer.id, "pull")] = PeerPuller(ctx, peer.id, self._rng).run

@@ -123,6 +123,26 @@ def _required_ms(claims: dict[str, Any], name: str) -> int:
     return value
 
 
+def _check_times(claims: dict[str, Any], exp: int, iat: int, now_ms: int, leeway_ms: int,
+                 local_node_id: str, peer_node_id: str) -> None:  # fmt: skip
+    """Checks 6–10 in upstream's order (``sub``/``iss`` sit between expiry and ``iat``)."""
+    nbf = _ms(claims, "nbf", required=False)
+    if now_ms > exp + leeway_ms:
+        raise TokenRejected(EXPIRED)
+    if claims.get("sub") != local_node_id:
+        raise TokenRejected(INVALID_SUB)
+    if claims.get("iss") != peer_node_id:
+        raise TokenRejected(INVALID_ISS)
+    if iat > now_ms + leeway_ms:
+        raise TokenRejected(IAT_IN_FUTURE)
+    if iat < now_ms - MAX_IAT_AGE_MS:
+        raise TokenRejected(IAT_TOO_OLD)
+    if nbf is not None and nbf > now_ms + leeway_ms:
+        raise TokenRejected(NBF_IN_FUTURE)
+    if exp - iat > TOKEN_LIFETIME_MS + leeway_ms:
+        raise TokenRejected(LIFETIME_TOO_LONG)
+
+
 def verify_peer_token(
     token: str,
     *,
@@ -146,21 +166,7 @@ def verify_peer_token(
     except (jwt.PyJWTError, ValueError):
         raise TokenRejected(INVALID_TOKEN) from None
     exp, iat = _required_ms(claims, "exp"), _required_ms(claims, "iat")
-    nbf = _ms(claims, "nbf", required=False)
-    if now_ms > exp + leeway_ms:
-        raise TokenRejected(EXPIRED)
-    if claims.get("sub") != local_node_id:
-        raise TokenRejected(INVALID_SUB)
-    if claims.get("iss") != peer_node_id:
-        raise TokenRejected(INVALID_ISS)
-    if iat > now_ms + leeway_ms:
-        raise TokenRejected(IAT_IN_FUTURE)
-    if iat < now_ms - MAX_IAT_AGE_MS:
-        raise TokenRejected(IAT_TOO_OLD)
-    if nbf is not None and nbf > now_ms + leeway_ms:
-        raise TokenRejected(NBF_IN_FUTURE)
-    if exp - iat > TOKEN_LIFETIME_MS + leeway_ms:
-        raise TokenRejected(LIFETIME_TOO_LONG)
+    _check_times(claims, exp, iat, now_ms, leeway_ms, local_node_id, peer_node_id)
     nonce = claims.get("nonce")
     if not isinstance(nonce, str) or not nonce:
         raise TokenRejected(MISSING_NONCE)
