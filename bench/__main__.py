@@ -37,6 +37,13 @@ def _only(text: str) -> set[str]:
     return chosen
 
 
+def _env(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")
+    return name.strip(), value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -52,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--results-dir", type=Path, help="where to save the JSON summary")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (DBs, logs)")
+    parser.add_argument(
+        "--node-env", type=_env, action="append", default=[], metavar="NAME=VALUE",
+        help="extra environment for every node (experiments, e.g. STIGMEM_READ_THREADS=2)",
+    )  # fmt: skip
     parser.add_argument("--check-targets", action="store_true", help="exit 2 on a missed target")
     args = parser.parse_args(argv)
     if args.seconds is not None and not 0.2 <= args.seconds <= 30:
@@ -69,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         procs=args.procs,
         results_dir=args.results_dir,
         keep=args.keep,
+        node_env=dict(args.node_env),
     )
     if summary["errors"] or summary["failures"] or summary["skipped"]:
         return 1

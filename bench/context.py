@@ -11,7 +11,7 @@ from typing import Any
 from bench.loadgen import LoadGenerator
 from bench.plans import RequestPlan
 from bench.profiles import Profile
-from bench.servers import ServerProcess
+from bench.servers import ServerProcess, node_server
 from bench.stats import Figure, RoundStats
 
 GEN_CPU_WARNING = 0.8  # a generator using this many cores may itself be the limit
@@ -37,7 +37,12 @@ class Context:
     results: list[dict[str, Any]] = field(default_factory=list)
     headline: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    node_env: dict[str, str] = field(default_factory=dict)  # --node-env experiments
     _round: int = 0
+
+    def node(self, name: str, db_path: Path, *, auth: bool = True) -> ServerProcess:
+        """A ``stigmem-node`` for a scenario (not started: use it as a context manager)."""
+        return node_server(name, self.workdir, db_path, auth=auth, extra_env=self.node_env)
 
     # -- time budget ---------------------------------------------------------------------
     def elapsed(self) -> float:

@@ -47,6 +47,7 @@ def run(
     procs: int,
     results_dir: Path | None,
     keep: bool = False,
+    node_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the scenarios; return (and print, and save) the summary."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -57,7 +58,7 @@ def run(
     print(f"stigmem bench: mode {profile.name}, work dir {workdir}, load {load_before}")
     try:
         with LoadGenerator(procs) as gen:
-            ctx = Context(profile, gen, workdir)
+            ctx = Context(profile, gen, workdir, node_env=dict(node_env or {}))
             for name, step in _steps(profile, only):
                 if ctx.over_budget():
                     ctx.skipped.append(name)
@@ -87,6 +88,7 @@ def run(
             "round_s": profile.round_s,
             "procs": procs,
             "sizes": list(profile.sizes),
+            "node_env": ctx.node_env,
         },
         "errors": sum(int(r.get("errors", 0)) for r in ctx.results),
         "failures": failures,

@@ -7,15 +7,15 @@ import httpx
 
 from bench.context import Context, Target
 from bench.plans import RequestPlan
-from bench.servers import BENCH_KEY, HOST, node_server
+from bench.servers import BENCH_KEY, HOST
 
 PROBE = {"entity": "user:auth-probe"}  # a cheap read that still runs the whole route
 
 
 def auth_overhead(ctx: Context) -> None:
     with (
-        node_server("node-auth-on", ctx.workdir, ctx.workdir / "auth-on.db") as on,
-        node_server("node-auth-off", ctx.workdir, ctx.workdir / "auth-off.db", auth=False) as off,
+        ctx.node("node-auth-on", ctx.workdir / "auth-on.db") as on,
+        ctx.node("node-auth-off", ctx.workdir / "auth-off.db", auth=False) as off,
     ):
         _warm_key_cache(on.port)
         figures = ctx.measure(

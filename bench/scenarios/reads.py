@@ -12,7 +12,7 @@ import httpx
 from bench.context import Context, Target
 from bench.dataset import Sample, preload
 from bench.plans import RequestPlan
-from bench.servers import BENCH_KEY, HOST, ServerProcess, node_server
+from bench.servers import BENCH_KEY, HOST, ServerProcess
 
 
 def reads(ctx: Context, size: int) -> None:
@@ -21,7 +21,7 @@ def reads(ctx: Context, size: int) -> None:
     sample = preload(db, size, _progress(ctx, size))
     ctx.note(f"reads/{size}/load", facts=size, seconds=round(time.monotonic() - started, 1))
     try:
-        with node_server(f"node-reads-{size}", ctx.workdir, db) as node:
+        with ctx.node(f"node-reads-{size}", db) as node:
             _check_loaded(node, sample)
             targets = _targets(ctx, node, sample, size)
             figures = ctx.measure(*targets)

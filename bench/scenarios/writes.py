@@ -8,7 +8,7 @@ import statistics
 from bench.context import Context, Target
 from bench.dataset import ExecutemanyCeiling
 from bench.plans import RequestPlan
-from bench.servers import BENCH_KEY, ceiling_server, node_server
+from bench.servers import BENCH_KEY, ceiling_server
 from bench.stats import Figure
 
 
@@ -16,7 +16,7 @@ def single_assert(ctx: Context) -> None:
     """``POST /v1/facts`` (distinct facts) at each client count vs the bare FastAPI app."""
     with (
         ceiling_server(ctx.workdir) as ceiling,
-        node_server("node-single", ctx.workdir, ctx.workdir / "single.db") as node,
+        ctx.node("node-single", ctx.workdir / "single.db") as node,
     ):
         for clients in ctx.profile.assert_clients:
             on_node = Target(
@@ -42,7 +42,7 @@ def batch_assert(ctx: Context) -> None:
     profile = ctx.profile
     ceiling = ExecutemanyCeiling(ctx.workdir / "executemany.db")
     try:
-        with node_server("node-batch", ctx.workdir, ctx.workdir / "batch.db") as node:
+        with ctx.node("node-batch", ctx.workdir / "batch.db") as node:
             for size in profile.batch_sizes:
                 target = Target(
                     f"batch_assert/node/b{size}",
