@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     federation_push_interval_s: float = Field(default=0.5, gt=0)
     federation_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
     federation_max_inflight_serves: int = Field(default=16, ge=1)
+    node_private_key: str = ""  # b64url Ed25519 seed signing capability tokens (else the fed. key)
 
     # -- decay, attestation, oidc, jobs (seed table) --------------------------------------
     decay_ttl_seconds: int = Field(default=0, ge=0)

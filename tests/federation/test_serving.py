@@ -81,16 +81,16 @@ async def test_token_failures_are_401_with_upstream_reasons_and_audited(
 
 async def test_no_credentials_is_401_before_anything(fed: NodeHarness) -> None:
     async with fed.client(None) as anonymous:
-        for response in (
-            await anonymous.get("/v1/federation/facts"),
-            await anonymous.post("/v1/federation/facts/push", json={"facts": []}),
-            await anonymous.post("/v1/federation/facts", json={"facts": []}),
-        ):
-            assert (response.status_code, response.json()) == (
+        pull = await anonymous.get("/v1/federation/facts")
+        assert (pull.status_code, pull.json()) == (401, {"detail": "peer token required"})
+        assert pull.headers["www-authenticate"] == "Bearer"
+        for path in ("/v1/federation/facts/push", "/v1/federation/facts"):
+            push = await anonymous.post(path, json={"facts": []})
+            assert (push.status_code, push.json()) == (
                 401,
-                {"detail": "peer token required"},
+                {"detail": "peer token or X-Stigmem-Capability header required"},
             )
-            assert response.headers["www-authenticate"] == "Bearer"
+            assert push.headers["www-authenticate"] == "Bearer"
 
 
 async def seed(client: httpx.AsyncClient) -> dict[str, str]:

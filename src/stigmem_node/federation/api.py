@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from stigmem_node.clock import format_ts
 from stigmem_node.deps import CallerDep, NodeDep, json_response
 from stigmem_node.errors import BadRequest, Forbidden, NodeError, NotFound, Unauthorized
-from stigmem_node.federation import handshake, server, store, tokens
+from stigmem_node.federation import handshake, push_auth, server, store, tokens
 from stigmem_node.federation.models import (
     ApproveRequest,
     ApproveResponse,
@@ -26,6 +26,8 @@ from stigmem_node.federation.models import (
 )
 from stigmem_node.federation.peer_auth import AuthenticatedPeer
 from stigmem_node.federation.puller import ingest_facts
+from stigmem_node.federation.push_auth import PushSender
+from stigmem_node.federation.trust_api import router as trust_router
 
 if TYPE_CHECKING:
     from stigmem_node.node import Node
@@ -58,22 +60,21 @@ async def _pull_peer(request: Request) -> AuthenticatedPeer:
     return await node.federation.peer_auth.authenticate(authorization)
 
 
-async def _push_peer(request: Request) -> AuthenticatedPeer:
+async def _push_sender(request: Request) -> PushSender:
     node = _node(request)
     authorization = request.headers.get("authorization")
-    if not authorization and node.settings.auth_required:
-        raise Unauthorized(tokens.PEER_TOKEN_REQUIRED)
+    capability = request.headers.get("x-stigmem-capability")
+    if not authorization and not capability and node.settings.auth_required:
+        raise Unauthorized(push_auth.CREDENTIALS_REQUIRED)
     if not node.settings.federation_push_enabled:
         raise NodeError(PUSH_DISABLED, status=405)
-    if not authorization:
-        raise Unauthorized(tokens.PEER_TOKEN_REQUIRED)
     if not node.settings.federation_enabled:
         raise Forbidden(FEDERATION_DISABLED)
-    return await node.federation.peer_auth.authenticate(authorization)
+    return await push_auth.resolve(node.federation, authorization, capability)
 
 
 PullPeerDep = Annotated[AuthenticatedPeer, Depends(_pull_peer)]
-PushPeerDep = Annotated[AuthenticatedPeer, Depends(_push_peer)]
+PushSenderDep = Annotated[PushSender, Depends(_push_sender)]
 
 
 # -- peer management -------------------------------------------------------------------------
@@ -178,11 +179,17 @@ async def pull_facts(
     return json_response(page)
 
 
-async def _push(node: Node, auth: AuthenticatedPeer, body: PushRequest) -> Response:
+async def _push(node: Node, sender: PushSender, body: PushRequest) -> Response:
     federation = node.federation
-    with federation.gate.enter(auth.peer.id, "push"):
+    with federation.gate.enter(sender.peer.id, "push"):
         result = await ingest_facts(
-            federation.context(), auth.peer, body.facts, "push", None, auth.claims.scopes
+            federation.context(),
+            sender.peer,
+            body.facts,
+            "push",
+            None,
+            sender.scopes,
+            sender.required_source,
         )
     errors = [{"fact_id": r.fact_id, "error": r.reason} for r in result.rejections]
     accepted = len(result.accepted) + result.duplicates
@@ -190,14 +197,14 @@ async def _push(node: Node, auth: AuthenticatedPeer, body: PushRequest) -> Respo
 
 
 @router.post("/v1/federation/facts/push", status_code=202, response_model=PushResponse)
-async def push_facts(node: NodeDep, auth: PushPeerDep, body: PushRequest) -> Response:
-    return await _push(node, auth, body)
+async def push_facts(node: NodeDep, sender: PushSenderDep, body: PushRequest) -> Response:
+    return await _push(node, sender, body)
 
 
 @router.post("/v1/federation/facts", status_code=202, response_model=PushResponse)
-async def push_facts_alias(node: NodeDep, auth: PushPeerDep, body: PushRequest) -> Response:
+async def push_facts_alias(node: NodeDep, sender: PushSenderDep, body: PushRequest) -> Response:
     """Alias of the push route (CONTRACT §10)."""
-    return await _push(node, auth, body)
+    return await _push(node, sender, body)
 
 
 # -- audit -----------------------------------------------------------------------------------
@@ -227,3 +234,6 @@ async def federation_audit(
     return json_response(
         {"entries": entries, "cursor": next_cursor, "has_more": next_seq is not None}
     )
+
+
+router.include_router(trust_router)

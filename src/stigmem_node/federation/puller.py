@@ -29,7 +29,10 @@ DIRECTION = "inbound"
 
 
 def ingest_policy(
-    ctx: FederationContext, peer: PeerRow, token_scopes: tuple[str, ...] | None = None
+    ctx: FederationContext,
+    peer: PeerRow,
+    token_scopes: tuple[str, ...] | None = None,
+    required_source: str | None = None,
 ) -> validate.IngestPolicy:
     """What ``peer`` may send: its declaration (and, on push, its token's scopes)."""
     settings = ctx.settings
@@ -48,6 +51,7 @@ def ingest_policy(
         max_past_ms=settings.federation_hlc_max_past_skew_s * 1000,
         max_text_bytes=settings.max_text_bytes,
         system_source=ctx.write_ctx.system_source,
+        required_source=required_source,
     )
 
 
@@ -58,9 +62,10 @@ async def ingest_facts(
     direction: str,
     cursor: str | None,
     token_scopes: tuple[str, ...] | None = None,
+    required_source: str | None = None,
 ) -> ingest.IngestResult:
     """Check and commit facts from ``peer`` (one transaction); count them in the metrics."""
-    policy = ingest_policy(ctx, peer, token_scopes)
+    policy = ingest_policy(ctx, peer, token_scopes, required_source)
     incoming, rejections = validate.check_page(list(facts), policy)
     batch = ingest.IngestBatch(
         peer.id, peer.node_id, ctx.node_id, direction, incoming, rejections, cursor

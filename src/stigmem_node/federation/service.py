@@ -26,7 +26,13 @@ from stigmem_node.federation.client import PeerClient
 from stigmem_node.federation.context import FederationContext, FederationMetrics
 from stigmem_node.federation.gate import Gate
 from stigmem_node.federation.handshake import Handshake
-from stigmem_node.federation.keys import NodeKeys, keys_from_env, load_or_create_keys_txn
+from stigmem_node.federation.keys import (
+    InvalidKey,
+    NodeKeys,
+    b64url_decode,
+    keys_from_env,
+    load_or_create_keys_txn,
+)
 from stigmem_node.federation.peer_auth import PeerAuthenticator
 from stigmem_node.federation.puller import PeerPuller
 from stigmem_node.federation.pusher import PeerPusher
@@ -56,6 +62,7 @@ class Federation:
         self.metrics = FederationMetrics(metrics)
         self.node_id = ""
         self._keys: NodeKeys | None = None
+        self._capability_keys: NodeKeys | None = None
         self._client: PeerClient | None = None
         self._ctx: FederationContext | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -78,6 +85,14 @@ class Federation:
     def open(self, node_id: str) -> None:
         """Settle the identity (after the database opened). Raises ``keys.InvalidKey``."""
         self.node_id = node_id
+        if self.settings.node_private_key:
+            try:
+                seed = b64url_decode(self.settings.node_private_key)
+                self._capability_keys = NodeKeys.from_seed(seed)
+            except ValueError:
+                raise InvalidKey(
+                    "STIGMEM_NODE_PRIVATE_KEY must be the base64url 32-byte Ed25519 seed"
+                ) from None
         if self.settings.federation_enabled:
             self._keys = self.load_keys()
             self._warn_if_plain_http()
@@ -104,6 +119,14 @@ class Federation:
         if self._keys is None:
             self._keys = self.load_keys()
         return self._keys
+
+    @property
+    def capability_keys(self) -> NodeKeys:
+        """The key signing capability tokens: ``STIGMEM_NODE_PRIVATE_KEY``, else ours."""
+        if self._capability_keys is None:
+            seed = self.settings.node_private_key
+            self._capability_keys = NodeKeys.from_seed(b64url_decode(seed)) if seed else self.keys
+        return self._capability_keys
 
     def well_known_fields(self) -> dict[str, Any]:
         push = "/v1/federation/facts/push" if self.settings.federation_push_enabled else None

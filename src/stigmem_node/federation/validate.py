@@ -50,6 +50,7 @@ class IngestPolicy:
     max_past_ms: int
     max_text_bytes: int
     system_source: str = "system:stigmem"
+    required_source: str | None = None  # capability pushes: the token's subject
 
 
 @dataclass(slots=True)
@@ -207,6 +208,8 @@ def _origin(raw: dict[str, Any], scope: str, policy: IngestPolicy) -> str:
 def _check_source(source: str, origin: str, policy: IngestPolicy) -> None:
     """A peer may not attribute facts to this node, to the node's system source, or to a
     node other than the fact's origin (a forged source)."""
+    if policy.required_source is not None and source != policy.required_source:
+        raise Rejected("source_not_owned", f"source {source!r} is not the token's subject")
     if source.startswith(NODE_PREFIX):
         if source != origin or source == policy.local_node_id:
             raise Rejected("source_not_owned", f"source {source!r} names another node")
