@@ -324,3 +324,32 @@ async def test_audit_pages_with_a_cursor(fed: NodeHarness, fake: FakePeer) -> No
         assert set(first["entries"][0]) == {"id", "peer_id", "event_type", "detail", "ts"}
         bad = await client.get("/v1/federation/audit", params={"cursor": "zzz"})
         assert bad.status_code == 400
+
+
+async def test_push_dedups_by_id_and_content_and_refuses_collisions(
+    fed: NodeHarness, fake: FakePeer
+) -> None:
+    node_id = fed.node.node_id
+    async with fed.client() as client:
+        await register(client, fake, ["public"])
+        first = push_fact("public")
+        same_content = {**first, "id": str(uuid.uuid4())}
+        collision = push_fact("public", id=first["id"], entity="user:other")
+        ours = push_fact("public", origin_node_id=node_id)
+        body = {"facts": [first, same_content, collision, ours]}
+        response = await client.post(
+            "/v1/federation/facts/push", json=body, headers=bearer(peer_token(fake, node_id))
+        )
+        assert response.json() == {
+            "accepted": 2,
+            "rejected": 2,
+            "errors": [
+                {"fact_id": first["id"], "error": "id_collision"},
+                {"fact_id": ours["id"], "error": "forged_origin"},
+            ],
+        }
+        assert (await client.get(f"/v1/facts/{same_content['id']}")).status_code == 404
+        stored = (await client.get(f"/v1/facts/{first['id']}")).json()
+        assert stored["entity"] == first["entity"]
+        [batch] = await audit(client, "batch_accepted")
+        assert (batch["detail"]["accepted"], batch["detail"]["duplicates"]) == (1, 1)
