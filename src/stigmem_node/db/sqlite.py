@@ -1,0 +1,133 @@
+"""The SQLite engine: one file, WAL, one writer connection, a connection per reader thread."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from stigmem_node.db.dialect import Cursor, Dialect
+from stigmem_node.db.fulltext import Fts5
+from stigmem_node.db.migrate import apply_migrations
+
+log = logging.getLogger("stigmem.db")
+
+T = TypeVar("T")
+
+SQLITE = Dialect(name="sqlite", fulltext=Fts5(), migration_suffix="sqlite.sql")
+
+
+class SqliteCursor(sqlite3.Cursor):
+    """``sqlite3.Cursor`` that names its dialect (SQL runs exactly as written)."""
+
+    dialect = SQLITE
+
+
+def connect(path: Path, synchronous: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the node's settings (autocommit: transactions are explicit)."""
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, cached_statements=256
+    )
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    # No "temp_store = MEMORY": with it, statement journals live in memory and every insert
+    # that fires the full-text trigger gets slower as the index grows (measured: 500-fact
+    # transactions went from 0.15 s to 1.5 s within 10 000 facts; flat without it).
+    conn.execute("PRAGMA cache_size = -32000")
+    conn.execute("PRAGMA mmap_size = 268435456")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+class SqliteEngine:
+    """WAL, ``synchronous=FULL`` unless relaxed; writers exclude each other with
+    ``BEGIN IMMEDIATE`` (also across processes sharing the file)."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: Path, synchronous: str = "full") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def describe(self) -> str:
+        return f"SQLite {self.path}"
+
+    def open(self) -> None:
+        """Create the file if needed, switch it to WAL, migrate."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(self.path, self.synchronous)
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("could not enable WAL (journal_mode=%s)", mode)
+        try:
+            apply_migrations(conn, SQLITE)
+        except BaseException:
+            conn.close()
+            raise
+        with contextlib.suppress(OSError):
+            self.path.chmod(0o600)
+        self._writer = conn
+
+    def close(self) -> None:
+        self._local = threading.local()  # forget per-thread connections closed below
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("PRAGMA optimize")
+            self._writer.close()
+            self._writer = None
+
+    # -- writing (the writer thread only) ------------------------------------------------
+    def transaction(self, body: Callable[[SqliteCursor], T]) -> T:
+        """Run ``body`` in one ``BEGIN IMMEDIATE`` transaction and commit it."""
+        assert self._writer is not None, "engine is not open"
+        cur = self._writer.cursor(SqliteCursor)
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            return result
+        finally:
+            cur.close()
+
+    # -- reading (any thread) ------------------------------------------------------------
+    def read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """Run ``fn(cursor, *args)`` in a read transaction (one consistent snapshot)."""
+        cur = self._reader().cursor(SqliteCursor)
+        cur.execute("BEGIN")
+        try:
+            return fn(cur, *args)
+        finally:
+            cur.execute("COMMIT")
+            cur.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.synchronous, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+
+def _is_a_cursor(cur: SqliteCursor) -> Cursor:
+    return cur  # mypy: SqliteCursor satisfies the Cursor protocol
