@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from stigmem_node.db.migrate import apply_migrations
+from stigmem_node.db import Cursor, Database
 from stigmem_node.federation.declarations import Declaration, declaration_bytes, sign_declaration
 from stigmem_node.federation.keys import (
     InvalidKey,
@@ -156,11 +155,18 @@ def test_env_keys_padded_or_not_and_checked_for_consistency() -> None:
 
 
 def test_stored_keys_generated_once(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "n.db", isolation_level=None)
-    apply_migrations(conn)
-    first = load_or_create_keys_txn(conn.cursor())
-    again = load_or_create_keys_txn(conn.cursor())
+    db = Database(tmp_path / "n.db")
+    db.open()
+    try:
+        first = db.write_sync(load_or_create_keys_txn)
+        again = db.write_sync(load_or_create_keys_txn)
+        stored = dict(db.read_sync(_meta))
+    finally:
+        db.close()
     assert first.pubkey == again.pubkey
-    stored = dict(conn.execute("SELECT key, value FROM node_meta").fetchall())
     assert stored["federation_pubkey"] == first.pubkey
     assert len(stored["federation_privkey"]) == 43  # raw seed, unpadded, as upstream
+
+
+def _meta(cur: Cursor) -> list[tuple[str, str]]:
+    return list(cur.execute("SELECT key, value FROM node_meta").fetchall())

@@ -136,6 +136,10 @@ async def test_pages_serve_permitted_scopes_in_commit_order(
         assert end == {"facts": [], "cursor": page["cursor"], "has_more": False}
         only = (await pull(client, peer_token(fake, node_id), scope="public")).json()
         assert {f["scope"] for f in only["facts"]} == {"public"}
+        # A narrowed page's cursor does not jump past the scopes it left out.
+        narrowed = (await pull(client, peer_token(fake, node_id), scope="company")).json()
+        rest = (await pull(client, peer_token(fake, node_id), cursor=narrowed["cursor"])).json()
+        assert [f["id"] for f in rest["facts"]] == served[1:]
 
 
 async def test_scope_requests_outside_the_declarations_are_403(

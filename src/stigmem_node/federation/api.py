@@ -173,6 +173,7 @@ async def pull_facts(
             after,
             limit,
             federation.stale_hlc_before_ms(),
+            narrowed=scope is not None,
         )
         page = await node.db.read("federation_page", server.serve_page_txn, request)
     federation.metrics.served.inc(len(page["facts"]))

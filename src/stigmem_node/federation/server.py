@@ -61,6 +61,7 @@ class PageRequest:
     after_seq: int
     limit: int
     stale_hlc_before_ms: int  # HLCs older than this are served as null (see serve_page_txn)
+    narrowed: bool = False  # a ``scope`` filter: the cursor must not skip the other scopes
 
 
 _PAGE_SQL = (
@@ -97,8 +98,10 @@ def serve_page_txn(cur: Cursor, req: PageRequest) -> dict[str, Any]:
         if parse_hlc(record["hlc"])[0] < req.stale_hlc_before_ms:
             record["hlc"] = None
         facts.append(record)
-    if has_more:
+    if has_more or (req.narrowed and rows):
         last = int(rows[-1][0])
+    elif req.narrowed:
+        last = req.after_seq
     else:
         top = cur.execute("SELECT MAX(seq) FROM facts").fetchone()[0]
         last = max(int(top or 0), req.after_seq)

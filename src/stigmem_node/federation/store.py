@@ -173,11 +173,7 @@ def remember_nonce_txn(
 ) -> bool:
     """Record a nonce; False when this issuer already used it (a replay)."""
     if prune:
-        cur.execute(
-            "DELETE FROM nonce_cache WHERE rowid IN"
-            " (SELECT rowid FROM nonce_cache WHERE expires_ms < ? LIMIT 10000)",
-            (now_ms,),
-        )
+        cur.execute("DELETE FROM nonce_cache WHERE expires_ms < ?", (now_ms,))
     cur.execute(
         "INSERT INTO nonce_cache (issuer, nonce, expires_ms) VALUES (?, ?, ?)"
         " ON CONFLICT (issuer, nonce) DO NOTHING",
