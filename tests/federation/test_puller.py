@@ -280,3 +280,15 @@ async def _pushed(fake: FakePeer, fact_id: str) -> bool:
 
 async def _pulls(fake: FakePeer, count: int) -> bool:
     return len(fake.cursors_asked()) >= count
+
+
+async def test_more_without_a_new_cursor_does_not_loop(puller: NodeHarness, fake: FakePeer) -> None:
+    """A peer that says has_more but never moves its cursor is asked once per interval."""
+    fake.pages = {"": page([], "stuck", True), "stuck": page([], "stuck", True)}
+    async with puller.client() as client:
+        await register(client, fake)
+        await eventually("a few cycles", lambda: _pulls(fake, 6))
+        asked = fake.cursors_asked()
+        # Each cycle asks at most twice (the start, then the stuck cursor), never a burst.
+        assert asked[:3] == ["", "stuck", "stuck"]
+        assert len(asked) < 40

@@ -124,12 +124,14 @@ class PeerPuller:
         try:
             for _ in range(ctx.settings.federation_max_pages_per_cycle):
                 page, cursor = await fetching
-                if page.has_more and page.cursor is not None:
+                # "More" without a new cursor would ask for the same page forever.
+                more = page.has_more and page.cursor is not None and page.cursor != cursor
+                if more:
                     fetching = asyncio.ensure_future(self._fetch_page(peer, page.cursor))
                 result = await ingest_facts(ctx, peer, page.facts, "pull", page.cursor or cursor)
                 if page.cursor is not None and not result.cursor_saved:
                     return True  # the peer was removed meanwhile: the loop ends on its next read
-                if not page.has_more or page.cursor is None:
+                if not more:
                     ctx.metrics.mark_drained(peer.node_id, ctx.clock.monotonic)
                     return True
                 cursor = page.cursor
