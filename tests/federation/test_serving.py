@@ -357,3 +357,27 @@ async def test_push_dedups_by_id_and_content_and_refuses_collisions(
         assert stored["entity"] == first["entity"]
         [batch] = await audit(client, "batch_accepted")
         assert (batch["detail"]["accepted"], batch["detail"]["duplicates"]) == (1, 1)
+
+
+async def test_team_facts_cross_only_when_allowed_and_are_audited(
+    tmp_path: Any, fake: FakePeer
+) -> None:
+    async for node in start_node(
+        tmp_path,
+        federation_enabled=True,
+        federation_allow_team=True,
+        federation_pull_interval_s=3600,
+    ):
+        node_id = node.node.node_id
+        async with node.client() as client:
+            await register(client, fake, ["team", "company", "public"])
+            ids = await seed(client)
+            page = (
+                await pull(client, peer_token(fake, node_id, ["team", "company", "public"]))
+            ).json()
+            assert [f["id"] for f in page["facts"]] == [ids["team"], ids["company"], ids["public"]]
+            [event] = await audit(client, "team_facts_served")
+            assert event["detail"]["team_facts"] == 1
+            # The peer's token did not include team: team is not served to it.
+            narrow = (await pull(client, peer_token(fake, node_id, ["company", "public"]))).json()
+            assert ids["team"] not in [f["id"] for f in narrow["facts"]]

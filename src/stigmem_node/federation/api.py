@@ -177,6 +177,9 @@ async def pull_facts(
         )
         page = await node.db.read("federation_page", server.serve_page_txn, request)
     federation.metrics.served.inc(len(page["facts"]))
+    team = sum(1 for fact in page["facts"] if fact["scope"] == "team")
+    if team:  # team facts crossing the boundary are audit-logged (STIGMEM_FEDERATION_ALLOW_TEAM)
+        await federation.audit_team_served(auth.peer, team, page["cursor"])
     return json_response(page)
 
 

@@ -48,6 +48,7 @@ class IngestResult:
     duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     conflicts: int = 0
+    team: int = 0  # team facts accepted (audit-logged: STIGMEM_FEDERATION_ALLOW_TEAM)
     cursor_saved: bool = False
 
 
@@ -117,6 +118,7 @@ def _write_one(
     insert_row_txn(cur, ctx, _provenance(fact, batch.sender, ctx))
     result.conflicts += len(write_effects_txn(cur, ctx, fact, now))
     result.accepted.append(fact.id)
+    result.team += fact.scope == "team"
     held.ids[fact.id] = fact.cid
     held.cids.add(fact.cid)
 
@@ -149,6 +151,7 @@ def ingest_txn(cur: Cursor, ctx: WriteContext, batch: IngestBatch) -> IngestResu
                 "duplicates": result.duplicates,
                 "rejected": len(result.rejections),
                 "conflicts": result.conflicts,
+                "team_facts": result.team,
                 "cursor": batch.cursor,
             },
             node_id=batch.sender,

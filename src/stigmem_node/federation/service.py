@@ -179,6 +179,17 @@ class Federation:
             detail,
         )
 
+    async def audit_team_served(self, peer: PeerRow, count: int, cursor: str) -> None:
+        detail = {"node_id": peer.node_id, "team_facts": count, "cursor": cursor}
+        await self.db.write(
+            "federation_team_served",
+            store.audit_txn,
+            format_ts(self.clock.now()),
+            "team_facts_served",
+            peer.id,
+            detail,
+        )
+
     # -- loops -----------------------------------------------------------------------------
     def peers_changed(self) -> None:
         """Reconcile the loops now (a peer was approved or removed here)."""
