@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stigmem_node.cli import decay, facts, federation, keys
+from stigmem_node.cli import decay, export, facts, federation, keys
 from stigmem_node.cli import mcp as mcp_command
 
 
@@ -22,5 +22,5 @@ def serve() -> None:
 
 
 for group in (keys.auth, keys.keys, *facts.COMMANDS, mcp_command.mcp, *federation.COMMANDS,
-              *decay.COMMANDS):  # fmt: skip
+              *decay.COMMANDS, *export.COMMANDS):  # fmt: skip
     main.add_command(group)
