@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint typecheck bench bench-quick clean
+.PHONY: run test check lint typecheck bench bench-quick clean demo
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -31,6 +31,10 @@ typecheck: $(STAMP)
 
 ## make check: lint, types and the suite (run before every commit)
 check: lint typecheck test
+
+## make demo: two local nodes (no containers) handshake and federate a fact, in under a minute
+demo: $(STAMP)
+	$(BIN)/python infra/demo.py
 
 ## make bench: the benchmark suite (never part of make test)
 bench: $(STAMP)
