@@ -159,7 +159,10 @@ def approve(peer: str, fingerprint: str, db: str | None) -> None:
     with local_node(db) as node:
         row = _find(node, peer)
         now = format_ts(node.clock.now())
-        outcome = node.db.write_sync(handshake.approve_txn, row.id, fingerprint, CLI_ACTOR, now)
+        push = node.settings.federation_push_enabled
+        outcome = node.db.write_sync(
+            handshake.approve_txn, row.id, fingerprint, CLI_ACTOR, now, push
+        )
     try:
         approved = handshake.raise_for_approval(outcome)
     except Exception as exc:

@@ -126,6 +126,7 @@ async def approve_peer(
         body.pubkey_fingerprint,
         caller.entity_uri,
         now,
+        node.settings.federation_push_enabled,
     )
     peer = handshake.raise_for_approval(outcome)
     node.federation.peers_changed()

@@ -30,6 +30,7 @@ from stigmem_node.federation.client import PeerClient, PeerError
 from stigmem_node.federation.declarations import Declaration
 from stigmem_node.federation.keys import b64url_decode, fingerprint
 from stigmem_node.federation.models import RegisterPeerRequest
+from stigmem_node.federation.pusher import start_cursor_txn
 from stigmem_node.federation.store import PeerRow
 
 REPLACEABLE = ("rejected", "revoked")
@@ -88,10 +89,13 @@ def _settle_txn(cur: Cursor, peer: PeerRow, verdict: Verdict, now: str) -> bool:
     return moved
 
 
-def approve_txn(cur: Cursor, peer_id: str, given: str, approved_by: str, now: str) -> PeerRow | str:
+def approve_txn(
+    cur: Cursor, peer_id: str, given: str, approved_by: str, now: str, push: bool = False
+) -> PeerRow | str:
     """Activate a pending peer whose key has fingerprint ``given``; the peer, or the error
     (``"not_found"`` / ``"status=<s>"`` / ``"mismatch"``, audited) for the caller to raise.
-    The mismatch audit must commit, so this returns instead of raising."""
+    The mismatch audit must commit, so this returns instead of raising. With ``push`` (push
+    enabled here), the peer's outbound cursor starts now, so what commits next is pushed."""
     peer = store.get_peer_txn(cur, peer_id)
     if peer is None:
         return "not_found"
@@ -112,6 +116,8 @@ def approve_txn(cur: Cursor, peer_id: str, given: str, approved_by: str, now: st
         )
         return "mismatch"
     store.set_peer_status_txn(cur, peer.id, "active", established_at=now)
+    if push:
+        start_cursor_txn(cur, peer.id, now)
     store.audit_txn(
         cur,
         now,

@@ -26,7 +26,12 @@ DIRECTION = "outbound"
 NO_PUSH_RECHECK_S = 60.0
 
 
-def _start_cursor_txn(cur: Cursor, peer_id: str, now: str) -> str:
+def start_cursor_txn(cur: Cursor, peer_id: str, now: str) -> str:
+    """The outbound cursor, created at the current end of the log if the peer has none.
+
+    Approval calls this in its own transaction, so every fact committed after a peer became
+    active is pushed to it, however late its push task starts.
+    """
     state = store.get_state_txn(cur, peer_id, DIRECTION)
     if state.cursor is not None:
         return state.cursor
@@ -48,7 +53,7 @@ class PeerPusher:
         if failures is None:
             return
         cursor = await ctx.db.write(
-            "federation_push_start", _start_cursor_txn, self.peer_id, format_ts(ctx.clock.now())
+            "federation_push_start", start_cursor_txn, self.peer_id, format_ts(ctx.clock.now())
         )
         while not ctx.stopping.is_set():
             peer = await ctx.db.read("federation_peer", store.get_peer_txn, self.peer_id)
