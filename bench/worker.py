@@ -10,6 +10,7 @@ counts as an error.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from array import array
 from collections.abc import Coroutine
@@ -179,6 +180,4 @@ def run_worker(spec: WorkerSpec) -> WorkerResult:
 def warm_up(seconds: float) -> int:
     """A no-op task that keeps a freshly spawned pool worker busy, so all get spawned."""
     time.sleep(seconds)
-    import os
-
     return os.getpid()
