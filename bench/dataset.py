@@ -9,6 +9,9 @@ node's, and stay so when the node changes. Schemas come from the node's real mig
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
 import random
 import sqlite3
 import time
@@ -21,8 +24,7 @@ from typing import Any, cast
 from bench.bodies import RELATIONS, fact_body
 from stigmem_node.audit.log import record_txn
 from stigmem_node.clock import FakeClock, format_ts
-from stigmem_node.db import Database
-from stigmem_node.db.database import _connect  # the node's own connection pragmas
+from stigmem_node.db import Cursor, Database
 from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.store import NewFact, WriteContext, insert_row_txn
 from stigmem_node.facts.values import encode_v
@@ -31,13 +33,40 @@ WRITER = "agent:admin"  # the principal of the bench's admin key (bootstrap key)
 SAMPLE_SIZE = 4000
 
 
+def _node_attr(candidates: tuple[tuple[str, str], ...]) -> Any:
+    """The first of ``(module, name)`` the node has (its storage layer is being reshaped)."""
+    for module, name in candidates:
+        with contextlib.suppress(ImportError, AttributeError):
+            return getattr(importlib.import_module(module), name)
+    raise RuntimeError(f"the node has none of {candidates}")
+
+
+def node_connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    """A connection with the node's own SQLite settings (the pragmas of its writer)."""
+    connect = _node_attr(
+        (("stigmem_node.db.sqlite", "connect"), ("stigmem_node.db.database", "_connect"))
+    )
+    conn: sqlite3.Connection = connect(path, synchronous)
+    return conn
+
+
+@functools.cache
+def _sqlite_dialect() -> Any:
+    try:
+        return _node_attr((("stigmem_node.db.sqlite", "SQLITE"),))
+    except RuntimeError:  # a node without dialects
+        return None
+
+
 class _Recorder:
     """Stands in for a cursor: records ``execute`` calls instead of running them."""
 
     lastrowid = 0
+    rowcount = 1
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.dialect = _sqlite_dialect()
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> _Recorder:
         self.calls.append((sql, tuple(params)))
@@ -70,7 +99,7 @@ class RowMaker:
             writer=WRITER,
         )
         rec = _Recorder()
-        cur = cast(sqlite3.Cursor, rec)
+        cur = cast(Cursor, rec)
         insert_row_txn(cur, self._ctx, fact)
         now = format_ts(self._clock.now())
         detail = {"cid": fact.cid, "scope": fact.scope}
@@ -116,7 +145,7 @@ def preload(
     sample = Sample(count)
     step = timedelta(days=30) / max(count, 1)
     maker = RowMaker("load", datetime.now(UTC) - timedelta(days=30, minutes=5), step)
-    conn = _connect(path, "off")
+    conn = node_connect(path, "off")
     conn.execute("PRAGMA cache_size = -262144")
     try:
         for begin in range(0, count, chunk):
@@ -154,7 +183,7 @@ class ExecutemanyCeiling:
 
     def __init__(self, path: Path, synchronous: str = "full") -> None:
         create_schema(path)
-        self._conn = _connect(path, synchronous)
+        self._conn = node_connect(path, synchronous)
         self._maker = RowMaker("ceil", datetime.now(UTC), timedelta(microseconds=50))
         self._next = 0
 
