@@ -19,8 +19,6 @@ from stigmem_node.client import (
 
 pytestmark = pytest.mark.process  # starts a real stigmem-node process
 
-peers_pending = pytest.mark.xfail(strict=False, reason="federation peers not built yet")
-
 
 def test_recall_finds_a_fact_by_its_words(memory: StigmemClient, unique: str) -> None:
     fact = memory.assert_fact(unique, "note:topic", "zanzibar marmalade", "agent:bot")
@@ -79,7 +77,6 @@ def test_garden_lifecycle_and_retraction_inside_it(memory: StigmemClient, unique
     assert err.value.detail == "garden not found"
 
 
-@peers_pending
 def test_peers_list_and_unknown_peer(memory: StigmemClient) -> None:
     assert isinstance(memory.list_peers(), list)
     with pytest.raises((NotFound, PermissionDenied)):
