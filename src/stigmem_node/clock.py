@@ -43,8 +43,9 @@ class FakeClock:
 
 def format_ts(moment: datetime) -> str:
     """Upstream's timestamp form, always with microseconds so text order is time order."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    # isoformat (C, several times faster than strftime) gives exactly this form for UTC.
+    return utc.isoformat(timespec="microseconds")
 
 
 def parse_ts(text: str) -> datetime:

@@ -167,7 +167,7 @@ def _retract_losers_txn(
         cur.execute(
             "INSERT OR IGNORE INTO fact_retractions (fact_id, retracted_by, reason, retracted_at)"
             " SELECT id, ?, 'conflict_resolved', ? FROM facts WHERE entity = ? AND relation = ?"
-            " AND scope = ? AND value_type = ? AND value_v = ? AND confidence > 0"
+            " AND scope = ? AND value_type || '' = ? AND value_v = ? AND confidence > 0"
             " AND garden_id IS ?",
             (
                 resolution_id, now, fact_a["entity"], fact_a["relation"], fact_a["scope"],
