@@ -36,6 +36,7 @@ RUN groupadd --gid 10001 stigmem \
  && chown stigmem:stigmem /data \
  && chmod 0700 /data
 COPY --from=build /opt/stigmem /opt/stigmem
+COPY infra/container/entrypoint.sh /opt/stigmem/bin/stigmem-entrypoint
 ENV PATH=/opt/stigmem/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -50,7 +51,7 @@ USER 10001:10001
 # The node answers 200 {"status":"ok"} only when its database answers too.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD python3 -c "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('STIGMEM_PORT', '8765'), timeout=4).status == 200 else 1)"
-# Exec form: the node runs as PID 1 and handles SIGTERM itself
-# (graceful shutdown: in-flight requests finish, the database closes cleanly).
+# The entrypoint checks /data is writable, then execs stigmem-node: the node runs as PID 1 and
+# handles SIGTERM itself (graceful shutdown: in-flight requests finish, the database closes).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["stigmem-node"]
+ENTRYPOINT ["stigmem-entrypoint"]
