@@ -14,6 +14,8 @@ from stigmem_node.errors import BadRequest
 from stigmem_node.facts.store import SELECT_RECORD, beaten_sql, not_expired_sql, to_record
 from stigmem_node.facts.visibility import ReadView, acl_sql
 
+_SELECT_FROM = SELECT_RECORD.removesuffix("facts f")  # "SELECT <record columns> FROM "
+assert _SELECT_FROM != SELECT_RECORD
 _CURSOR_PREFIX = "k1:"
 _CURSOR_RE = re.compile(r"k1:([0-9]{1,19})")
 _MAX_SEQ = 2**63 - 1
@@ -101,14 +103,18 @@ def query_facts_txn(
 ) -> tuple[list[dict[str, Any]], int, str | None]:
     """One page (newest first), the total matching the filters, and the next cursor."""
     where, params = _where(q, view)
-    total = int(cur.execute(f"SELECT COUNT(*) FROM facts f WHERE {where}", params).fetchone()[0])
+    # With an entity, the triple index is always the right one; without statistics (or with
+    # stale ones) SQLite was seen walking every fact of the relation instead (100x slower).
+    source = "facts f INDEXED BY facts_triple" if q.entity is not None else "facts f"
+    total = int(cur.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
     page_where = where
     if q.before_seq is not None:
         page_where += " AND f.seq < :before_seq"
         params["before_seq"] = q.before_seq
     params["limit"] = q.limit + 1
     rows = cur.execute(
-        f"{SELECT_RECORD} WHERE {page_where} ORDER BY f.seq DESC LIMIT :limit", params
+        f"{_SELECT_FROM}{source} WHERE {page_where} ORDER BY f.seq DESC LIMIT :limit",
+        params,
     ).fetchall()
     cursor = None
     if len(rows) > q.limit:
