@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stigmem_node.auth import service
+from stigmem_node.auth import store as key_store
 from stigmem_node.auth.service import KeyService, key_digest
 from stigmem_node.clock import FakeClock
 from tests.conftest import ADMIN_KEY, NodeHarness, start_node
@@ -65,17 +67,51 @@ async def test_known_key_verifies_once_then_is_cached(
     assert len(verifies) == 1
     node.clock.advance(59)
     assert await node.node.keys.authenticate(ADMIN_KEY) is not None
-    assert len(verifies) == 1
-    node.clock.advance(2)  # past the 60 s cache window: verified again
+    node.clock.advance(2)  # past the 60 s window: the row is read again, Argon2 is not rerun
     assert await node.node.keys.authenticate(ADMIN_KEY) is not None
-    assert len(verifies) == 2
+    assert len(verifies) == 1
+
+
+async def test_a_lapsed_cache_still_sees_a_revocation_made_elsewhere(
+    node: NodeHarness, verifies: list[str]
+) -> None:
+    """Another process sharing the database revokes the key: within 60 s it is refused."""
+    assert node.clock is not None
+    keys = node.node.keys
+    raw = "revoked-elsewhere-0123456789abcdefghijk"
+    row = keys.build_key(raw, "agent:elsewhere", ["read"])
+    keys.insert_sync(row, "t")
+    assert await keys.authenticate(raw) is not None
+    node.node.db.write_sync(key_store.delete_key_txn, row.id)  # not through this KeyService
+    node.clock.advance(61)
+    assert await keys.authenticate(raw) is None
+    assert len(verifies) == 1
+
+
+async def test_concurrent_first_requests_share_one_verification(
+    node: NodeHarness, verifies: list[str]
+) -> None:
+    keys = node.node.keys
+    raw = "cold-start-key-0123456789abcdefghijklmn"
+    keys.insert_sync(keys.build_key(raw, "agent:cold", ["read"]), "t")
+    callers = await asyncio.gather(*(keys.authenticate(raw) for _ in range(20)))
+    assert all(c is not None and c.entity_uri == "agent:cold" for c in callers)
+    assert len(verifies) == 1
 
 
 async def test_cache_can_be_disabled(tmp_path: Path, verifies: list[str]) -> None:
+    """With no caller cache every request re-reads the key (revocation is immediate even
+    across processes); Argon2 still runs only once per key."""
     async for h in start_node(tmp_path, api_key_cache_s=0):
+        keys = h.node.keys
+        raw = "uncached-key-0123456789abcdefghijklmnop"
+        row = keys.build_key(raw, "agent:uncached", ["read"])
+        keys.insert_sync(row, "t")
         for _ in range(2):
-            assert await h.node.keys.authenticate(ADMIN_KEY) is not None
-        assert len(verifies) == 2
+            assert await keys.authenticate(raw) is not None
+        h.node.db.write_sync(key_store.delete_key_txn, row.id)
+        assert await keys.authenticate(raw) is None
+        assert len(verifies) == 1
 
 
 async def test_cache_window_is_at_most_60_seconds(tmp_path: Path) -> None:
