@@ -1,4 +1,10 @@
-"""Shared fixtures: in-process nodes on a real SQLite file, driven over ASGI."""
+"""Shared fixtures: in-process nodes on real storage, driven over ASGI.
+
+Storage is SQLite, or PostgreSQL for the storage-sensitive packages (``tests.pg``): their
+tests run once per engine (``engine`` is ``sqlite`` or ``postgres``), and ``make_settings``
+points each node at its own database of the test's engine. A test that only makes sense on
+SQLite (file modes, pragmas) is marked ``@pytest.mark.sqlite_only``.
+"""
 
 from __future__ import annotations
 
@@ -14,27 +20,104 @@ from stigmem_node.app import create_app
 from stigmem_node.clock import FakeClock
 from stigmem_node.config import Settings
 from stigmem_node.node import Node
+from tests import pg
 
 ADMIN_KEY = "test-admin-key-0123456789abcdefghijklmnop"
+# Packages whose tests run on both engines (storage matters to them).
+BOTH_ENGINES = frozenset(
+    {"facts", "conflicts", "gardens", "identity", "decay", "jobs", "recall", "graph", "lint", "db"}
+)
+_storage: pg.Storage | None = None  # the running test's (set by the ``_storage`` fixture)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pg.configure()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    package = metafunc.module.__name__.split(".")[1] if "." in metafunc.module.__name__ else ""
+    if (
+        "engine" in metafunc.fixturenames
+        and package in BOTH_ENGINES
+        and metafunc.definition.get_closest_marker("sqlite_only") is None
+    ):
+        metafunc.parametrize("engine", pg.ENGINES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> str:
+    """The storage engine of this test's nodes: ``sqlite`` unless parametrised."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> pg.PgServer | str:
+    """The PostgreSQL test server, or why there is none (asked for lazily)."""
+    return pg.connect_server()
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _storage_for_test(engine: str, request: pytest.FixtureRequest) -> Iterator[pg.Storage]:
+    """Where this test's nodes keep their data; PostgreSQL databases are dropped after it."""
+    global _storage
+    storage = new_storage(engine, request)
+    previous, _storage = _storage, storage
+    try:
+        yield storage
+    finally:
+        _storage = previous
+        storage.close()
+
+
+@pytest.fixture
+def storage(_storage_for_test: pg.Storage) -> pg.Storage:
+    """This test's storage (``new_database_url`` for databases of its own)."""
+    return _storage_for_test
+
+
+def new_storage(engine: str, request: pytest.FixtureRequest) -> pg.Storage:
+    """Storage of ``engine`` (for fixtures of wider scope than one test, which close it)."""
+
+    def server() -> pg.PgServer:
+        found = request.getfixturevalue("pg_server")
+        if isinstance(found, str):
+            pg.unavailable(found)
+        return found
+
+    if engine == "postgres":
+        server()  # skip (or fail in CI) at once when there is no server
+    return pg.Storage(engine, server)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No STIGMEM_* variable of the developer's shell leaks into a test."""
     for name in list(os.environ):
         if name.startswith("STIGMEM_"):
             monkeypatch.delenv(name)
-    yield
 
 
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(
+    tmp_path: Path, *, storage: pg.Storage | None = None, **overrides: Any
+) -> Settings:
+    """Test settings; on PostgreSQL, the database of the node whose data path this is."""
     base: dict[str, Any] = {
         "db_path": tmp_path / "node.db",
         "bootstrap_key": ADMIN_KEY,
         "sqlite_synchronous": "normal",
     }
     base.update(overrides)
+    storage = storage or _storage
+    if storage is not None and "database_url" not in overrides:
+        base.update(storage.settings_for(base["db_path"]))
     return Settings(**base)
+
+
+def cli_env(tmp_path: Path, **overrides: Any) -> dict[str, str]:
+    """Environment pointing the CLI at the database of the node ``make_settings`` makes for
+    these arguments (its ``--db`` file on SQLite; ``STIGMEM_DATABASE_URL`` on PostgreSQL)."""
+    url = make_settings(tmp_path, **overrides).database_url
+    return {"STIGMEM_DATABASE_URL": url} if url else {}
 
 
 class NodeHarness:
@@ -55,9 +138,13 @@ class NodeHarness:
 
 
 async def start_node(
-    tmp_path: Path, *, clock: FakeClock | None = None, **overrides: Any
+    tmp_path: Path,
+    *,
+    clock: FakeClock | None = None,
+    storage: pg.Storage | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[NodeHarness]:
-    app = create_app(make_settings(tmp_path, **overrides), clock=clock)
+    app = create_app(make_settings(tmp_path, storage=storage, **overrides), clock=clock)
     async with app.router.lifespan_context(app):
         yield NodeHarness(app, clock)
 

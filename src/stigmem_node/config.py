@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["full", "normal", "off"] = "full"
     write_batch_max: int = Field(default=256, ge=1, le=10_000)
     read_threads: int = Field(default=4, ge=1, le=64)
+    # PostgreSQL instead of the SQLite file when set (several node processes may share it).
+    database_url: str = ""
 
     # -- auth ----------------------------------------------------------------------------
     bootstrap_key: str = ""
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
     federation_nonce_window_s: int = Field(default=300, ge=1)
     federation_allow_team: bool = False
     # -- federation (ours and upstream's undocumented knobs; see federation/__init__.py) ---
-    federation_insecure: bool = False  # plain HTTP to non-loopback peers (no mTLS yet)
+    federation_insecure: bool = False  # federation without mutual TLS (see tls/gate.py)
     peer_token_leeway_s: int = Field(default=30, ge=0, le=3600)
     federation_hlc_max_future_skew_s: int = Field(default=300, ge=0)
     federation_hlc_max_past_skew_s: int = Field(default=2_592_000, ge=1)
@@ -75,6 +77,13 @@ class Settings(BaseSettings):
     federation_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
     federation_max_inflight_serves: int = Field(default=16, ge=1)
     node_private_key: str = ""  # b64url Ed25519 seed signing capability tokens (else the fed. key)
+
+    # -- transport security: HTTPS, mutual TLS between peers, start-up gate (tls/) -------
+    tls_cert_path: str = ""
+    tls_key_path: str = ""
+    tls_ca_bundle: str = ""  # set: client certificates are requested and bound to node ids
+    # Acknowledges insecure federation / auth off with a non-loopback STIGMEM_NODE_URL.
+    local_dev_allow_insecure_non_loopback: bool = False
 
     # -- decay, attestation, oidc, jobs (seed table) --------------------------------------
     decay_ttl_seconds: int = Field(default=0, ge=0)
@@ -113,6 +122,14 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (or empty for SQLite)")
         return value
 
     @field_validator("oidc_id_token_algorithms")

@@ -21,7 +21,7 @@ from stigmem_node.decay.scheduler import DecayScheduler
 from stigmem_node.decay.service import DecayDefaults, DecayService
 from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.service import FactService
-from stigmem_node.facts.store import WriteContext
+from stigmem_node.facts.store import WriteContext, observe_newest_hlc_txn
 from stigmem_node.federation.service import Federation
 from stigmem_node.gardens.moderation import ModerationService
 from stigmem_node.gardens.service import GardenService, node_authority
@@ -49,13 +49,10 @@ class Node:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.db = Database(
-            settings.db_path,
-            synchronous=settings.sqlite_synchronous,
-            batch_max=settings.write_batch_max,
-            read_threads=settings.read_threads,
-        )
+        self.db = Database.from_settings(settings)
         self.hlc = HybridClock(lambda: int(self.clock.now().timestamp() * 1000))
+        # Other processes may write to the same database: tick after what they committed.
+        self.db.on_write_begin = lambda cur: observe_newest_hlc_txn(cur, self.hlc)
         self.write_ctx = WriteContext(clock=self.clock, hlc=self.hlc)
         self.keys = KeyService(
             self.db,

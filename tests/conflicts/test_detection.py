@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from contextlib import closing
 from typing import Any
 
 import httpx
 import pytest
 
+from tests import pg
 from tests.conftest import NodeHarness, fact_body
 from tests.facts.support import count_rows, raw_rows
 
@@ -194,7 +193,7 @@ async def test_full_ties_return_every_tied_fact(
     template = await post(client, entity="user:seed", value=BLUE)
     # Two facts with the same confidence and the same HLC cannot come from one node's API;
     # they can arrive from two peers. Insert them as a peer ingest would (INSERT only).
-    with closing(sqlite3.connect(harness.node.db.path)) as conn:
+    with pg.RawConnection(harness.node.settings) as conn:
         for value in ("blue", "red"):
             conn.execute(
                 "INSERT INTO facts (id, entity, relation, value_type, value_v, source, timestamp,"
@@ -202,7 +201,6 @@ async def test_full_ties_return_every_tied_fact(
                 " 'agent:peer', ?, '1796312270906.000', 0.5, 'company', NULL)",
                 (str(uuid.uuid4()), value, template["timestamp"]),
             )
-        conn.commit()
     tied = await query(client, entity="user:tie")
     assert sorted(f["value"]["v"] for f in tied) == ["blue", "red"]
     assert all(f["contradicted"] for f in tied)

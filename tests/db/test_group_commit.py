@@ -6,14 +6,16 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from stigmem_node.db import Cursor, Database
+from stigmem_node.db.postgres import PostgresEngine
 from stigmem_node.facts.hlc import parse_hlc
+from tests import pg
 from tests.conftest import NodeHarness, fact_body
 
 
@@ -30,9 +32,16 @@ class Gate:
         return "gate"
 
 
+def new_database(storage: pg.Storage, tmp_path: Path) -> Database:
+    """A bare database of the test's engine (no node on it)."""
+    if storage.engine == "postgres":
+        return Database(PostgresEngine(storage.new_database_url()))
+    return Database(tmp_path / "g.db", synchronous="normal")
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "g.db", synchronous="normal")
+def db(tmp_path: Path, storage: pg.Storage) -> Iterator[Database]:
+    database = new_database(storage, tmp_path)
     database.open()
     yield database
     database.close()
@@ -55,8 +64,8 @@ def put_txn(cur: Cursor, key: str, fail: bool = False) -> str:
 
 
 def keys_on_disk(db: Database) -> set[str]:
-    with closing(sqlite3.connect(db.path)) as conn:
-        return {row[0] for row in conn.execute("SELECT key FROM node_meta")}
+    """Committed keys (read on a reader connection, apart from the writer's)."""
+    return {row[0] for row in pg.rows(db, "SELECT key FROM node_meta")}
 
 
 async def test_queued_writes_share_one_transaction(
@@ -102,7 +111,7 @@ async def test_constraint_error_of_one_item_is_isolated(
     g.release.set()
     await gate_task
     assert await first == "dup"
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(pg.INTEGRITY_ERRORS):
         await second
     assert await third == "other"
     assert {"dup", "other"} <= keys_on_disk(db)
@@ -133,8 +142,8 @@ async def test_cancelled_caller_does_not_break_the_writer(
     assert {"cancelled", "after"} <= keys_on_disk(db)
 
 
-async def test_write_on_a_closed_database_raises(tmp_path: Path) -> None:
-    database = Database(tmp_path / "c.db")
+async def test_write_on_a_closed_database_raises(tmp_path: Path, storage: pg.Storage) -> None:
+    database = new_database(storage, tmp_path)
     with pytest.raises(RuntimeError, match="not open"):
         await database.write("put", put_txn, "x")
     with pytest.raises(RuntimeError, match="not open"):
@@ -151,7 +160,8 @@ async def test_reads_see_committed_writes(db: Database) -> None:
 
 
 async def test_reader_connections_cannot_write(db: Database) -> None:
-    with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
+    refused = (sqlite3.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
+    with pytest.raises(refused, match=r"readonly|read-only|query_only"):
         await db.read("put", put_txn, "nope")
 
 
@@ -161,8 +171,7 @@ async def test_seq_and_hlc_agree_with_commit_order(
     bodies = [fact_body(entity=f"user:{i}") for i in range(40)]
     responses = await asyncio.gather(*(client.post("/v1/facts", json=b) for b in bodies))
     assert all(r.status_code == 201 for r in responses)
-    with closing(sqlite3.connect(harness.node.db.path)) as conn:
-        rows = conn.execute("SELECT seq, hlc FROM facts ORDER BY seq").fetchall()
+    rows = pg.rows(harness.node.db, "SELECT seq, hlc FROM facts ORDER BY seq")
     seqs = [r[0] for r in rows]
     hlcs = [parse_hlc(r[1]) for r in rows]
     assert len(rows) == 40

@@ -13,6 +13,7 @@ from stigmem_node.app import create_app
 from stigmem_node.config import Settings
 from stigmem_node.db import Cursor, Database, SchemaTooNew
 from stigmem_node.db.migrate import known_migrations
+from tests import pg
 from tests.conftest import NodeHarness, fact_body, make_settings
 from tests.facts.support import count_rows
 
@@ -23,43 +24,60 @@ def _open(path: Path, **kwargs: object) -> Database:
     return db
 
 
-def test_migrations_are_recorded(tmp_path: Path) -> None:
-    db = _open(tmp_path / "a.db")
-    db.close()
-    with closing(sqlite3.connect(tmp_path / "a.db")) as conn:
-        rows = conn.execute(
-            "SELECT version, name FROM schema_migrations ORDER BY version"
-        ).fetchall()
-    assert rows == [(m.version, m.name) for m in known_migrations()]
-    assert rows[0] == (1, "core")
+def _open_settings(tmp_path: Path) -> tuple[Settings, Database]:
+    """An opened (migrated) database of the test's engine, and the settings naming it."""
+    settings = make_settings(tmp_path)
+    db = Database.from_settings(settings)
+    db.open()
+    return settings, db
+
+
+def _versions(db: Database) -> list[tuple[int, str]]:
+    return [
+        (int(v), str(n))
+        for v, n in pg.rows(db, "SELECT version, name FROM schema_migrations ORDER BY version")
+    ]
+
+
+def test_migrations_are_recorded(tmp_path: Path, engine: str) -> None:
+    _, db = _open_settings(tmp_path)
+    try:
+        assert _versions(db) == [(m.version, m.name) for m in known_migrations(engine)]
+        assert _versions(db)[0] == (1, "core")
+    finally:
+        db.close()
 
 
 def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
-    _open(tmp_path / "a.db").close()
-    _open(tmp_path / "a.db").close()
-    assert count_rows(tmp_path / "a.db", "schema_migrations") == len(known_migrations())
+    for _ in range(2):
+        _, db = _open_settings(tmp_path)
+        try:
+            count = len(_versions(db))
+        finally:
+            db.close()
+    assert count == len(known_migrations())
+
+
+def _record_future(settings: Settings, version: int) -> None:
+    with pg.RawConnection(settings) as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 'x')",
+            (version,),
+        )
 
 
 def test_newer_schema_refuses_to_start(tmp_path: Path) -> None:
-    path = tmp_path / "a.db"
-    _open(path).close()
-    newest = known_migrations()[-1].version
-    with closing(sqlite3.connect(path)) as conn:
-        conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 'x')",
-            (newest + 1,),
-        )
-        conn.commit()
+    settings, db = _open_settings(tmp_path)
+    db.close()
+    _record_future(settings, known_migrations()[-1].version + 1)
     with pytest.raises(SchemaTooNew, match="newer than this node knows"):
-        Database(path).open()
+        Database.from_settings(settings).open()
 
 
 async def test_node_with_newer_schema_does_not_serve(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
-    _open(settings.db_path).close()
-    with closing(sqlite3.connect(settings.db_path)) as conn:
-        conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'x')")
-        conn.commit()
+    settings, db = _open_settings(tmp_path)
+    db.close()
+    _record_future(settings, 9999)
     app = create_app(settings)
     with pytest.raises(SchemaTooNew):
         async with app.router.lifespan_context(app):
@@ -83,15 +101,15 @@ async def test_facts_and_audit_log_cannot_be_changed(
     facts, audit = count_rows(harness), count_rows(harness, "audit_log")
     assert facts == 1
     assert audit >= 1
-    with closing(sqlite3.connect(harness.node.db.path)) as conn:
-        with pytest.raises(sqlite3.DatabaseError, match=message):
+    with pg.RawConnection(harness.node.settings) as conn:
+        with pytest.raises(pg.INTEGRITY_ERRORS, match=message):
             conn.execute(sql)
-        conn.rollback()
         assert conn.execute("SELECT value_v, confidence FROM facts").fetchall() == [("blue", 1.0)]
     assert count_rows(harness) == facts
     assert count_rows(harness, "audit_log") == audit
 
 
+@pytest.mark.sqlite_only
 def test_defaults_are_wal_and_synchronous_full(tmp_path: Path) -> None:
     settings = Settings(db_path=tmp_path / "a.db")
     assert settings.sqlite_synchronous == "full"
@@ -106,6 +124,7 @@ def test_defaults_are_wal_and_synchronous_full(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.sqlite_only
 def test_database_file_is_private(tmp_path: Path) -> None:
     _open(tmp_path / "a.db").close()
     assert (tmp_path / "a.db").stat().st_mode & 0o777 == 0o600

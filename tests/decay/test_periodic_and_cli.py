@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from stigmem_node.cli import main
 from stigmem_node.clock import FakeClock
 from stigmem_node.decay.scheduler import DecayScheduler
-from tests.conftest import make_settings, start_node
+from tests.conftest import cli_env, make_settings, start_node
 from tests.decay.support import counts, put
 
 
@@ -110,7 +110,7 @@ async def _counts(tmp_path: Path) -> dict[str, int]:
 def test_cli_sweep(tmp_path: Path) -> None:
     asyncio.run(_seed(tmp_path))
     db = str(make_settings(tmp_path).db_path)
-    runner = CliRunner()
+    runner = CliRunner(env=cli_env(tmp_path))
 
     dry = runner.invoke(main, ["decay", "sweep", "--ttl-seconds", "0", "--dry-run", "--db", db])
     assert dry.exit_code == 0, dry.output
@@ -129,7 +129,7 @@ def test_cli_sweep(tmp_path: Path) -> None:
 def test_cli_refuses_bad_flags(tmp_path: Path) -> None:
     before = asyncio.run(_seed(tmp_path))
     db = str(make_settings(tmp_path).db_path)
-    runner = CliRunner()
+    runner = CliRunner(env=cli_env(tmp_path))
     for flags in (
         ["--ttl-seconds", "-5"],
         ["--min-confidence", "2"],

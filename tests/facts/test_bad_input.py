@@ -10,7 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.conftest import NodeHarness, fact_body
+from tests.conftest import NodeHarness, fact_body, new_storage
 from tests.facts.support import count_rows, json_headers, shared_node
 
 # One node serves the whole module: every test checks that *it* wrote nothing.
@@ -18,9 +18,15 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NodeHarness]:
-    async for h in shared_node(tmp_path_factory.mktemp("bad-input")):
-        yield h
+async def harness(
+    tmp_path_factory: pytest.TempPathFactory, engine: str, request: pytest.FixtureRequest
+) -> AsyncIterator[NodeHarness]:
+    storage = new_storage(engine, request)
+    try:
+        async for h in shared_node(tmp_path_factory.mktemp("bad-input"), storage):
+            yield h
+    finally:
+        storage.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import fact_body
+from tests.conftest import fact_body, new_storage
 from tests.facts.support import shared_node
 from tests.gardens.support import GARDEN_URI, SECRET, SECRET_ENTITY, Cast, cast_of
 
@@ -39,8 +39,11 @@ class World:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async for harness in shared_node(Path(tmp_path_factory.mktemp("acl"))):
+async def world(
+    tmp_path_factory: pytest.TempPathFactory, engine: str, request: pytest.FixtureRequest
+) -> AsyncIterator[World]:
+    storage = new_storage(engine, request)
+    async for harness in shared_node(Path(tmp_path_factory.mktemp("acl")), storage):
         async with cast_of(harness) as cast:
             fact = await cast.garden_fact()
             rival = await cast.garden_fact(value={"type": "string", "v": RIVAL_SECRET})
@@ -67,6 +70,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             )  # fmt: skip
             assert held.json()["quarantine_status"] == "pending"
             yield World(cast, fact, rival, public.json(), held.json())
+    storage.close()
 
 
 def _route(world: World, name: str) -> tuple[str, str, dict[str, Any] | None]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
 from typing import Any
 
 import pytest
 
+from tests import pg
 from tests.conftest import NodeHarness, fact_body
 from tests.facts.support import count_rows, raw_rows
 from tests.gardens.support import GARDEN, GARDEN_URI, Cast, cast_of
@@ -326,10 +325,10 @@ async def test_a_quarantine_garden_with_pending_facts_is_not_deleted(
 async def test_decisions_are_final_in_the_database(cast: Cast) -> None:
     fact = await held(cast)
     await cast["owner"].post(f"/v1/gardens/{GARDEN}/reject", json={"fact_id": fact["id"]})
-    with closing(sqlite3.connect(cast.harness.node.db.path)) as conn:
+    with pg.RawConnection(cast.harness.node.settings) as conn:
         for sql in (
             "UPDATE fact_quarantine SET status = 'pending'",
             "DELETE FROM fact_quarantine",
         ):
-            with pytest.raises(sqlite3.IntegrityError):
+            with pytest.raises(pg.INTEGRITY_ERRORS):
                 conn.execute(sql)

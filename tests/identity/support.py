@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
-from contextlib import closing
 from typing import Any
 
 import httpx
@@ -12,6 +10,7 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests import pg
 from tests.conftest import NodeHarness
 
 
@@ -43,9 +42,8 @@ async def mint_key(
 
 
 def rows(harness: NodeHarness, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows read through a separate sqlite3 connection (committed data only)."""
-    with closing(sqlite3.connect(harness.node.db.path)) as conn:
-        return list(conn.execute(sql, params).fetchall())
+    """Committed rows, read through the node's own database (either engine)."""
+    return pg.rows(harness.node.db, sql, params)
 
 
 def count(

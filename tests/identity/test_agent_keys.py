@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from stigmem_node.auth import agent_keys
+from tests import pg
 from tests.conftest import NodeHarness
 from tests.identity.support import b64url, count, events, mint_key, public_b64, rows
 
@@ -138,20 +137,18 @@ async def test_database_refuses_changes_other_than_revocation(
     await client.post(
         "/v1/auth/agent-keys", json={"public_key": public_b64(Ed25519PrivateKey.generate())}
     )
-    conn = sqlite3.connect(harness.node.db.path)
-    try:
+    with pg.RawConnection(harness.node.settings) as conn:
+        conn.begin()
         for sql in (
             "UPDATE agent_keys SET entity_uri = 'agent:thief'",
             "UPDATE agent_keys SET public_key = 'x'",
             "UPDATE agent_keys SET status = 'revoked'",  # a revocation records its time
             "DELETE FROM agent_keys",
         ):
-            with pytest.raises(sqlite3.IntegrityError):
+            with pytest.raises(pg.INTEGRITY_ERRORS):
                 conn.execute(sql)
         conn.execute("UPDATE agent_keys SET status = 'revoked', revoked_at = 'now'")
-        with pytest.raises(sqlite3.IntegrityError):  # and it is final
+        with pytest.raises(pg.INTEGRITY_ERRORS):  # and it is final
             conn.execute("UPDATE agent_keys SET status = 'active', revoked_at = NULL")
-    finally:
         conn.rollback()
-        conn.close()
     assert rows(harness, "SELECT entity_uri, status FROM agent_keys") == [("agent:admin", "active")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,12 +10,13 @@ import pytest
 
 from stigmem_node.audit import retention
 from stigmem_node.clock import FakeClock
+from tests import pg
 from tests.conftest import NodeHarness, fact_body, start_node
 from tests.identity.support import count, events, rows
 
 
-def raw(harness: NodeHarness) -> sqlite3.Connection:
-    return sqlite3.connect(harness.node.db.path, isolation_level=None)
+def raw(harness: NodeHarness) -> pg.RawConnection:
+    return pg.RawConnection(harness.node.settings)
 
 
 @pytest.mark.parametrize(
@@ -33,12 +33,8 @@ async def test_ordinary_update_and_delete_fail(
 ) -> None:
     await client.post("/v1/facts", json=fact_body())
     before = rows(harness, "SELECT * FROM audit_log ORDER BY seq")
-    conn = raw(harness)
-    try:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute(sql)
-    finally:
-        conn.close()
+    with raw(harness) as conn, pytest.raises(pg.INTEGRITY_ERRORS, match="append-only"):
+        conn.execute(sql)
     assert rows(harness, "SELECT * FROM audit_log ORDER BY seq") == before
 
 
@@ -46,19 +42,16 @@ async def test_a_prune_window_admits_only_rows_older_than_its_horizon(
     harness: NodeHarness, client: httpx.AsyncClient
 ) -> None:
     await client.post("/v1/facts", json=fact_body())
-    conn = raw(harness)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with raw(harness) as conn:
+        conn.begin()
         conn.execute(
             "INSERT INTO audit_prune_window (id, horizon) VALUES (1, '2000-01-01T00:00:00')"
         )
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(pg.INTEGRITY_ERRORS, match="append-only"):
             conn.execute("DELETE FROM audit_log")  # every row is newer than the horizon
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(pg.INTEGRITY_ERRORS, match="append-only"):
             conn.execute("UPDATE audit_log SET detail = NULL")  # UPDATE: never
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
+        conn.rollback()
     assert count(harness, "audit_prune_window") == 0
 
 
@@ -114,10 +107,9 @@ async def test_retention_off_by_default(harness: NodeHarness, client: httpx.Asyn
 
 async def test_a_window_left_open_is_closed_at_start(tmp_path: Path) -> None:
     async for node in start_node(tmp_path):
-        path = node.node.db.path
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("INSERT INTO audit_prune_window (id, horizon) VALUES (1, '9999')")
-    conn.close()
+        settings = node.node.settings
+    with pg.RawConnection(settings) as conn:
+        conn.execute("INSERT INTO audit_prune_window (id, horizon) VALUES (1, '9999')")
     async for node in start_node(tmp_path):
         assert count(node, "audit_prune_window") == 0
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from stigmem_node.audit.security import SecurityAudit
 from stigmem_node.cli import main as cli
 from stigmem_node.clock import FakeClock, format_ts
-from tests.conftest import NodeHarness, start_node
+from tests.conftest import NodeHarness, cli_env, start_node
 from tests.identity.support import count, events, mint_key, rows
 
 INVALID = {"detail": "Invalid or expired API key"}
@@ -103,25 +103,26 @@ async def test_coalescing_windows_roll_over_and_stay_bounded(harness: NodeHarnes
     assert sum(e["detail"]["occurrences"] for e in overflow) == 35
 
 
-def run(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def run(*args: str, env: dict[str, str] | None = None) -> str:
+    result = CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
 
 
 async def test_cli_keys_create_list_revoke(tmp_path: Path) -> None:
-    db = str(tmp_path / "node.db")
+    db, env = str(tmp_path / "node.db"), cli_env(tmp_path)
     async for _ in start_node(tmp_path):  # create the database (and its admin key)
         pass
     created = orjson.loads(
-        run("keys", "create", "--entity-uri", "agent:ci", "--permissions", "read", "--db", db)
-    )
+        run("keys", "create", "--entity-uri", "agent:ci", "--permissions", "read", "--db", db,
+            env=env)
+    )  # fmt: skip
     assert len(created["raw_key"]) >= 32
-    listed = [orjson.loads(line) for line in run("keys", "list", "--db", db).splitlines()]
+    listed = [orjson.loads(line) for line in run("keys", "list", "--db", db, env=env).splitlines()]
     assert {k["entity_uri"] for k in listed} == {"agent:admin", "agent:ci"}
     assert all(not k["expired"] for k in listed)
     assert "raw_key" not in str(listed)
-    only = run("keys", "list", "--entity-uri", "agent:ci", "--db", db).splitlines()
+    only = run("keys", "list", "--entity-uri", "agent:ci", "--db", db, env=env).splitlines()
     assert [orjson.loads(line)["id"] for line in only] == [created["id"]]
 
     clock = FakeClock()
@@ -130,7 +131,8 @@ async def test_cli_keys_create_list_revoke(tmp_path: Path) -> None:
             me = (await ci.get("/v1/me")).json()
             assert (me["entity_uri"], me["permissions"]) == ("agent:ci", ["read"])
         assert (
-            run("keys", "revoke", created["id"], "--db", db).strip() == f"revoked {created['id']}"
+            run("keys", "revoke", created["id"], "--db", db, env=env).strip()
+            == f"revoked {created['id']}"
         )
         async with node.client(created["raw_key"]) as ci:
             # Revoked by another process: this one's verified-key cache lasts at most 60 s.
@@ -167,7 +169,9 @@ async def test_cli_refusals_write_nothing(
 ) -> None:
     async for node in start_node(tmp_path):
         before = (count(node, "api_keys"), count(node, "audit_log"))
-    result = CliRunner().invoke(cli, [*args, "--db", str(tmp_path / "node.db")])
+    result = CliRunner(env=cli_env(tmp_path)).invoke(
+        cli, [*args, "--db", str(tmp_path / "node.db")]
+    )
     assert result.exit_code == code, result.output
     assert message in result.output
     async for node in start_node(tmp_path):
@@ -176,7 +180,8 @@ async def test_cli_refusals_write_nothing(
 
 async def test_keys_list_marks_expired(tmp_path: Path, client: httpx.AsyncClient) -> None:
     past = "2000-01-01T00:00:00Z"
-    result = CliRunner().invoke(
+    env = cli_env(tmp_path)
+    result = CliRunner(env=env).invoke(
         cli,
         ["keys", "create", "--entity-uri", "agent:old", "--expires-at", past,
          "--db", str(tmp_path / "node.db")],
@@ -184,7 +189,7 @@ async def test_keys_list_marks_expired(tmp_path: Path, client: httpx.AsyncClient
     assert result.exit_code == 0, result.output
     listed = [
         orjson.loads(line)
-        for line in run("keys", "list", "--db", str(tmp_path / "node.db")).splitlines()
+        for line in run("keys", "list", "--db", str(tmp_path / "node.db"), env=env).splitlines()
     ]
     assert {k["entity_uri"]: k["expired"] for k in listed} == {
         "agent:admin": False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from stigmem_node.clock import FakeClock
 from stigmem_node.jobs.service import RESTARTED, SHUT_DOWN
+from tests import pg
 from tests.conftest import NodeHarness, make_settings, start_node
 from tests.decay.support import counts, mint, put
 
@@ -148,7 +148,7 @@ async def test_shutdown_fails_a_running_job(tmp_path: Path) -> None:
 async def test_restart_fails_jobs_a_crash_left_running(tmp_path: Path) -> None:
     async for _ in start_node(tmp_path):
         pass
-    with sqlite3.connect(make_settings(tmp_path).db_path) as conn:
+    with pg.RawConnection(make_settings(tmp_path)) as conn:
         conn.execute(
             "INSERT INTO jobs (id, type, status, scope, params, created_by, estimated_s,"
             " created_at, started_at) VALUES ('crashed', 'lint', 'running', 'team', '{}',"

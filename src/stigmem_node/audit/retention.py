@@ -31,7 +31,7 @@ def prune_chunk_txn(cur: Cursor, horizon: str, now: str, chunk: int) -> int:
     cur.execute("INSERT INTO audit_prune_window (id, horizon) VALUES (1, ?)", (horizon,))
     span = cur.execute(
         "SELECT MIN(seq), MAX(seq), COUNT(*) FROM (SELECT seq, ts FROM audit_log"
-        " ORDER BY seq LIMIT ?) WHERE ts < ?",
+        " ORDER BY seq LIMIT ?) AS oldest WHERE ts < ?",
         (chunk, horizon),
     ).fetchone()
     deleted = 0

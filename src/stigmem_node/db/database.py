@@ -23,12 +23,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from stigmem_node.db.dialect import Cursor, Dialect
 from stigmem_node.db.migrate import SchemaTooNew
 from stigmem_node.db.sqlite import SqliteEngine
 from stigmem_node.db.sqlite import connect as _connect
+
+if TYPE_CHECKING:
+    from stigmem_node.config import Settings
 
 log = logging.getLogger("stigmem.db")
 
@@ -93,6 +96,18 @@ class Database:
         # Called with the write cursor at the start of every write transaction, before its
         # items (the node syncs its HLC with what other processes committed).
         self.on_write_begin: Callable[[Cursor], None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """PostgreSQL when ``STIGMEM_DATABASE_URL`` is set, else the SQLite file."""
+        engine: Engine
+        if settings.database_url:
+            from stigmem_node.db.postgres import PostgresEngine  # psycopg only when used
+
+            engine = PostgresEngine(settings.database_url, pool_size=settings.read_threads)
+        else:
+            engine = SqliteEngine(settings.db_path, settings.sqlite_synchronous)
+        return cls(engine, batch_max=settings.write_batch_max, read_threads=settings.read_threads)
 
     @property
     def dialect(self) -> Dialect:

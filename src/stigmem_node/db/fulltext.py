@@ -15,27 +15,35 @@ that also pass a ``WHERE`` over ``facts f``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import math
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from stigmem_node.db.dialect import Cursor
 
 
-class FullText(Protocol):
-    def match_query(self, terms: list[tuple[str, bool]]) -> str:
-        """The engine's query text for ``(word, is_prefix)`` terms, OR-ed."""
+# A search term: the folded word, whether it is searched as a prefix, how many documents
+# hold it (``doc_count``).
+Term = tuple[str, bool, int]
 
+
+class FullText(Protocol):
     def doc_count(self, cur: Cursor, word: str, prefix: bool, cap: int) -> int:
         """Documents holding the term; may stop counting above ``cap``."""
 
-    def hits_sql(self, where: str, rank_all: bool) -> str:
-        """``SELECT f.seq, <score>`` of facts matching ``:q`` and ``where``, best first
-        (newest first unless ``rank_all``), at most ``:limit``. Higher scores are better."""
+    def hits(
+        self, where: str, rank_all: bool, terms: list[Term], total: int
+    ) -> tuple[str, dict[str, Any]]:
+        """``SELECT f.seq, rank_score`` of the facts matching any of ``terms`` and ``where``
+        (over ``facts f``), best first (newest first unless ``rank_all``), at most ``:limit``;
+        and the parameters it adds. Higher scores are better. ``total``: documents indexed
+        (about)."""
 
 
 class Fts5:
-    def match_query(self, terms: list[tuple[str, bool]]) -> str:
-        return " OR ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix in terms)
+    @staticmethod
+    def match_query(terms: list[Term]) -> str:
+        return " OR ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix, _ in terms)
 
     def doc_count(self, cur: Cursor, word: str, prefix: bool, cap: int) -> int:
         if prefix:
@@ -45,34 +53,54 @@ class Fts5:
             row = cur.execute("SELECT doc FROM facts_fts_vocab WHERE term = ?", (word,)).fetchone()
         return int(row[0]) if row else 0
 
-    def hits_sql(self, where: str, rank_all: bool) -> str:
+    def hits(
+        self, where: str, rank_all: bool, terms: list[Term], total: int
+    ) -> tuple[str, dict[str, Any]]:
         order = "rank_score DESC" if rank_all else "facts_fts.rowid DESC"
         # SQLite's bm25() is lower-is-better: negated. Entity, relation and value columns.
-        return (
+        sql = (
             "SELECT f.seq, -bm25(facts_fts, 1.0, 0.5, 1.0) AS rank_score"
             " FROM facts_fts JOIN facts f ON f.seq = facts_fts.rowid"
             f" WHERE facts_fts MATCH :q AND {where} ORDER BY {order} LIMIT :limit"
         )
+        return sql, {"q": self.match_query(terms)}
 
 
 class TsVector:
-    def match_query(self, terms: list[tuple[str, bool]]) -> str:
+    """PostgreSQL has no BM25: the rank is a BM25-like sum over the query's terms of the
+    term's inverse document frequency times its ``ts_rank`` in the fact (column weights
+    entity 1, relation 0.5, value 1; normalised by document length), so rare terms count
+    for more than common ones, as with BM25 on SQLite."""
+
+    @staticmethod
+    def _query(word: str, prefix: bool) -> str:
         # Words are letters and digits only (``recall.text.words``): nothing to escape.
-        return " | ".join(f"'{word}':*" if prefix else f"'{word}'" for word, prefix in terms)
+        return f"'{word}':*" if prefix else f"'{word}'"
 
     def doc_count(self, cur: Cursor, word: str, prefix: bool, cap: int) -> int:
         row = cur.execute(
             "SELECT COUNT(*) FROM (SELECT 1 FROM facts"
             " WHERE search @@ to_tsquery('simple', ?) LIMIT ?) AS hit",
-            (self.match_query([(word, prefix)]), cap + 1),
+            (self._query(word, prefix), cap + 1),
         ).fetchone()
         return int(row[0])
 
-    def hits_sql(self, where: str, rank_all: bool) -> str:
+    def hits(
+        self, where: str, rank_all: bool, terms: list[Term], total: int
+    ) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"q": " | ".join(self._query(w, p) for w, p, _ in terms)}
+        parts = []
+        for i, (word, prefix, docs) in enumerate(terms):
+            params[f"q{i}"] = self._query(word, prefix)
+            params[f"w{i}"] = math.log(1 + (total - docs + 0.5) / (docs + 0.5))
+            parts.append(
+                f"CAST(:w{i} AS float8) * ts_rank('{{0.1, 0.2, 0.5, 1.0}}', f.search,"
+                f" to_tsquery('simple', :q{i}), 1)"
+            )
         order = "rank_score DESC, f.seq DESC" if rank_all else "f.seq DESC"
-        return (
-            "SELECT f.seq, ts_rank('{0.1, 0.2, 0.5, 1.0}', f.search,"
-            " to_tsquery('simple', :q)) AS rank_score FROM facts f"
+        sql = (
+            f"SELECT f.seq, {' + '.join(parts)} AS rank_score FROM facts f"
             f" WHERE f.search @@ to_tsquery('simple', :q) AND {where} ORDER BY {order}"
             " LIMIT :limit"
         )
+        return sql, params

@@ -12,14 +12,12 @@ import orjson
 from stigmem_node.db import Cursor
 from stigmem_node.facts.store import COLUMNS, beaten_sql, contradicted_sql, live_sql, to_record
 from stigmem_node.facts.visibility import ReadView, acl_sql
-from stigmem_node.recall.text import Term, fts_query
+from stigmem_node.recall.text import Term
 
 # The facts of a JSON list of entities, each probing the triple index (as lint does).
 BY_ENTITY = (
     "json_each(:entities) AS e CROSS JOIN facts f INDEXED BY facts_triple ON f.entity = e.value"
 )
-# Entity, relation and value columns of facts_fts: the value says the most.
-_BM25 = "bm25(facts_fts, 1.0, 0.5, 1.0)"
 # Above this many matching documents, rank only the newest matches (bounded latency).
 RANK_ALL_BELOW = 5_000
 # A term in more than 1/COMMON_SHARE of the facts (and at least COMMON_MIN_DOCS) is common.
@@ -31,7 +29,7 @@ COMMON_MIN_DOCS = 1000
 class Candidate:
     seq: int
     record: dict[str, Any]
-    bm25: float = 0.0  # higher is better (SQLite's bm25 is negated)
+    bm25: float = 0.0  # full-text rank (BM25 / PostgreSQL's ts_rank): higher is better
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,55 +55,46 @@ def _select() -> str:
     return f"SELECT {COLUMNS}, {contradicted_sql('f')} AS contradicted"
 
 
-def _doc_count(cur: Cursor, term: Term) -> int:
-    """Documents holding ``term`` (for a prefix term, summed over the words it opens)."""
-    if term.prefix:
-        sql = "SELECT COALESCE(SUM(doc), 0) FROM facts_fts_vocab WHERE term >= ? AND term < ?"
-        row = cur.execute(sql, (term.stem, term.stem + "\U0010ffff")).fetchone()
-    else:
-        row = cur.execute("SELECT doc FROM facts_fts_vocab WHERE term = ?", (term.stem,)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def search_plan(cur: Cursor, terms: list[Term]) -> tuple[list[Term], bool]:
-    """The terms worth searching for, and whether to BM25-rank all their matches.
+def search_plan(cur: Cursor, terms: list[Term]) -> tuple[list[tuple[str, bool, int]], bool, int]:
+    """The terms worth searching for, and whether to rank all their matches.
 
     Terms in no document are dropped. Terms in a large share of the store (``user``,
     ``agent``) are left out of the search while rarer ones remain: they would make the
     search visit most of the index and rank nothing better (coverage still counts them).
     When even the kept terms match a great many documents, only the newest matches are
-    ranked, which bounds the cost of one query.
+    ranked, which bounds the cost of one query. Returns the kept terms (with their document
+    counts), whether to rank all matches, and about how many documents there are.
     """
-    counts = {t.stem: _doc_count(cur, t) for t in terms}
-    present = [t for t in terms if counts[t.stem] > 0]
-    if not present:
-        return [], False
     total = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM facts").fetchone()[0])
     common = max(COMMON_MIN_DOCS, total // COMMON_SHARE)
+    index = cur.dialect.fulltext
+    # Counting may stop above ``common``: such a term is common whatever its exact count.
+    counts = {t.stem: index.doc_count(cur, t.stem, t.prefix, common) for t in terms}
+    present = [t for t in terms if counts[t.stem] > 0]
+    if not present:
+        return [], False, total
     rare = [t for t in present if counts[t.stem] <= common]
     kept = rare or [min(present, key=lambda t: counts[t.stem])]
-    return kept, sum(counts[t.stem] for t in kept) < RANK_ALL_BELOW
+    rank_all = sum(counts[t.stem] for t in kept) < RANK_ALL_BELOW
+    return [(t.stem, t.prefix, counts[t.stem]) for t in kept], rank_all, total
 
 
 def lexical_txn(
     cur: Cursor, view: ReadView, flt: Filter, terms: list[Term], limit: int
 ) -> list[Candidate]:
-    """Up to ``limit`` visible live facts matching the terms, best BM25 first."""
-    kept, rank_all = search_plan(cur, terms)
+    """Up to ``limit`` visible live facts matching the terms, best first."""
+    kept, rank_all, total = search_plan(cur, terms)
     if not kept:
         return []
     where, params = _where(view, flt)
-    params.update(q=fts_query(kept), limit=limit)
-    order = "rank_score" if rank_all else "facts_fts.rowid DESC"
+    hits_sql, hits_params = cur.dialect.fulltext.hits(where, rank_all, kept, total)
+    params.update(hits_params, limit=limit)
     # Rank (and filter) on the index first; build full records for the winners only.
     rows = cur.execute(
-        f"{_select()}, hit.rank_score FROM (SELECT f.seq, {_BM25} AS rank_score"
-        " FROM facts_fts JOIN facts f ON f.seq = facts_fts.rowid"
-        f" WHERE facts_fts MATCH :q AND {where} ORDER BY {order} LIMIT :limit) AS hit"
-        " JOIN facts f ON f.seq = hit.seq",
+        f"{_select()}, hit.rank_score FROM ({hits_sql}) AS hit JOIN facts f ON f.seq = hit.seq",
         params,
     ).fetchall()
-    return [Candidate(row[0], to_record(row[:-1]), -float(row[-1])) for row in rows]
+    return [Candidate(row[0], to_record(row[:-1]), float(row[-1])) for row in rows]
 
 
 def entity_facts_txn(
@@ -119,7 +108,7 @@ def entity_facts_txn(
     rows = cur.execute(
         f"SELECT * FROM ({_select()}, ROW_NUMBER() OVER (PARTITION BY f.entity"
         f" ORDER BY f.confidence DESC, f.seq DESC) AS pos FROM {BY_ENTITY} WHERE {where})"
-        " WHERE pos <= :per_entity",
+        " AS ranked WHERE pos <= :per_entity",
         params,
     ).fetchall()
     return [Candidate(row[0], to_record(row[:-1])) for row in rows]

@@ -1,11 +1,12 @@
 """Query text → full-text search terms, and how much of a query a fact covers.
 
-The index uses SQLite's ``unicode61`` tokenizer (letters and digits; case and diacritics
-folded). Query words are folded the same way, stop words dropped, and each remaining word
-reduced to a light stem searched as a prefix (``engineers`` → ``engineer*``), so plural and
-inflected forms meet. The FTS query ORs the terms; BM25 ranks facts matching more and rarer
-terms first, and ``coverage`` (the share of terms a fact contains) keeps facts that match a
-single incidental word of a long query out of the answer.
+The index (``db.fulltext``: FTS5's ``unicode61`` tokenizer on SQLite, ``stigmem_fold`` on
+PostgreSQL) keeps letters and digits, with case and diacritics folded. Query words are folded
+the same way, stop words dropped, and each remaining word reduced to a light stem searched as
+a prefix (``engineers`` → ``engineer*``), so plural and inflected forms meet. The search ORs
+the terms; the index's rank puts facts matching more and rarer terms first, and ``coverage``
+(the share of terms a fact contains) keeps facts that match a single incidental word of a
+long query out of the answer.
 """
 
 from __future__ import annotations
@@ -50,9 +51,6 @@ class Term:
     stem: str
     prefix: bool  # searched as ``stem*``
 
-    def fts(self) -> str:
-        return f'"{self.stem}"*' if self.prefix else f'"{self.stem}"'
-
 
 def query_terms(query: str) -> list[Term]:
     """The distinct search terms of a query, in order (stop words kept only if alone)."""
@@ -69,10 +67,6 @@ def query_terms(query: str) -> list[Term]:
         if len(terms) == MAX_TERMS:
             break
     return terms
-
-
-def fts_query(terms: list[Term]) -> str:
-    return " OR ".join(term.fts() for term in terms)
 
 
 def min_matches(terms: list[Term]) -> int:
