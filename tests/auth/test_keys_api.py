@@ -218,3 +218,14 @@ async def test_expired_key_is_401(clocked: NodeHarness) -> None:
         response = await c.get("/v1/me")
         assert response.status_code == 401
         assert response.json() == {"detail": "Invalid or expired API key"}
+
+
+async def test_minting_an_oidc_identity_is_refused(client: httpx.AsyncClient) -> None:
+    before = (await client.get("/v1/auth/keys/expiring-soon", params={"within_days": 365})).json()
+    refused = await client.post(
+        "/v1/auth/keys", json={"entity_uri": "oidc:someone", "permissions": ["read"]}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["detail"]["code"] == "reserved_entity_uri"
+    after = (await client.get("/v1/auth/keys/expiring-soon", params={"within_days": 365})).json()
+    assert after == before  # no key was written

@@ -15,6 +15,7 @@ from stigmem_node.auth.service import MAX_KEY_LENGTH, MIN_KEY_LENGTH, generate_k
 from stigmem_node.auth.store import KeyRow
 from stigmem_node.clock import format_ts, normalise_ts, parse_ts
 from stigmem_node.deps import CallerDep, NodeDep, json_response
+from stigmem_node.errors import BadRequest
 
 router = APIRouter(tags=["auth"])
 
@@ -80,6 +81,15 @@ def _public(key: KeyRow, *fields: str) -> dict[str, object]:
 @router.post("/v1/auth/keys", status_code=201, response_model=KeyOut)
 async def create_key(node: NodeDep, caller: CallerDep, body: CreateKeyRequest) -> Response:
     caller.require("admin", "admin permission required to mint API keys")
+    if body.entity_uri.startswith("oidc:"):
+        # ``oidc:<sub>`` identities come only from the OIDC exchange: a minted key with such a
+        # name would pass for an OIDC session in the audit log.
+        raise BadRequest(
+            {
+                "code": "reserved_entity_uri",
+                "message": "oidc: identities are issued only by POST /v1/auth/oidc/exchange",
+            }
+        )
     raw = body.raw_key or generate_key()
     key = await asyncio.to_thread(
         node.keys.build_key,
