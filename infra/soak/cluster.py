@@ -104,6 +104,8 @@ class LocalNode:
             "STIGMEM_NODE_URL": self.public_url,
             "STIGMEM_BOOTSTRAP_KEY": self.admin_key,
             "STIGMEM_FEDERATION_ENABLED": "true",
+            # Loopback plain HTTP: allowed for local runs only (the start-up gate).
+            "STIGMEM_FEDERATION_INSECURE": "1",
             "STIGMEM_LOG_LEVEL": "warning",
         })  # fmt: skip
         env.update(self.extra_env)

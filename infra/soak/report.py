@@ -134,17 +134,22 @@ def build(config: dict[str, Any], ledger: Ledger, views: list[NodeView],
     return report
 
 
-def passed(report: dict[str, Any]) -> bool:
+def checks(report: dict[str, Any]) -> dict[str, bool]:
+    """The soak's pass/fail checks, by name."""
     verdict = report["verification"]
-    return bool(
-        report["facts_lost"] == 0
-        and report["duplicates"] == 0
-        and report["errors"] == 0
-        and verdict["altered"] == 0
-        and verdict["retractions_missing"] == 0
-        and verdict["conflicts_missing"] == 0
-        and report["replication_lag"]["samples"] > 0
-    )
+    return {
+        "no fact lost": report["facts_lost"] == 0,
+        "no duplicate": report["duplicates"] == 0,
+        "no fact altered": verdict["altered"] == 0,
+        "every retraction applied everywhere": verdict["retractions_missing"] == 0,
+        "every conflict surfaced everywhere": verdict["conflicts_missing"] == 0,
+        "no error": report["errors"] == 0,
+        "replication lag measured": report["replication_lag"]["samples"] > 0,
+    }
+
+
+def passed(report: dict[str, Any]) -> bool:
+    return all(checks(report).values())
 
 
 def render(report: dict[str, Any]) -> str:
@@ -173,4 +178,8 @@ def render(report: dict[str, Any]) -> str:
         f"  errors                {report['errors']}",
     ]
     lines.extend(f"    {sample}" for sample in report["error_samples"][:10])
+    results = checks(report)
+    lines.extend(f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in results.items())
+    failed = sum(1 for ok in results.values() if not ok)
+    lines.append(f"soak: {len(results) - failed} passed, {failed} failed")
     return "\n".join(lines)
