@@ -1,4 +1,5 @@
-"""``stigmem export`` / ``import`` / ``backup`` on real SQLite files.
+"""``stigmem export`` / ``import`` / ``backup`` on real databases (SQLite files; PostgreSQL
+where marked, and SQLite → PostgreSQL).
 
 The round trip is checked three ways: every FactRecord (as the store builds it, contradiction
 and quarantine state included) is equal on both databases, every exported table is equal row
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,12 @@ from click.testing import CliRunner, Result
 
 from stigmem_node.cli import main
 from stigmem_node.clock import FakeClock, format_ts
+from stigmem_node.config import Settings
+from stigmem_node.db import Database
 from stigmem_node.facts.store import SELECT_RECORD, to_record
+from stigmem_node.portability.export import exported_columns_txn
 from stigmem_node.portability.tables import DERIVED_PREFIX, EXCLUDED, EXPORTED
+from tests import pg
 from tests.conftest import NodeHarness, start_node
 from tests.deploy.portability_data import populate
 
@@ -31,28 +38,69 @@ READ_PARAMS: list[dict[str, Any]] = [
     {"limit": 500, "entity": "user:fay", "include_contradicted": "true"},
     {"limit": 500, "scope": "public"},
 ]
+BOTH_ENGINES = pytest.mark.parametrize(
+    "engine", pg.ENGINES, indirect=True, scope="session"
+)  # the autouse storage fixture gives each node a database of this engine
 
 
-def cli(*args: str, stdin: bytes | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
+@dataclass(frozen=True)
+class Place:
+    """A database as the CLI is pointed at it: ``--db`` (SQLite) or the URL (PostgreSQL)."""
+
+    settings: Settings
+
+    @property
+    def args(self) -> list[str]:
+        return [] if self.settings.database_url else ["--db", str(self.settings.db_path)]
+
+    @property
+    def env(self) -> dict[str, str]:
+        url = self.settings.database_url
+        return {"STIGMEM_DATABASE_URL": url} if url else {}
 
 
-def records(db: Path, now: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(f"{SELECT_RECORD} ORDER BY f.seq", {"now": now}).fetchall()
+def place(storage: pg.Storage, directory: Path) -> Place:
+    """A new, empty database of the test's engine."""
+    url = storage.new_database_url() if storage.engine == "postgres" else ""
+    return Place(Settings(db_path=directory / "stigmem.db", database_url=url))
+
+
+def cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=stdin, env=env, catch_exceptions=False)
+
+
+@contextmanager
+def opened(where: Place) -> Iterator[Database]:
+    db = Database.from_settings(where.settings)
+    db.open()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def records(where: Place, now: str) -> list[dict[str, Any]]:
+    with opened(where) as db:
+        rows = pg.rows(db, f"{SELECT_RECORD} ORDER BY f.seq", {"now": now})
     return [to_record(row) for row in rows]
 
 
-def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
-    with sqlite3.connect(db) as conn:
+def tables(where: Place) -> dict[str, list[tuple[Any, ...]]]:
+    def read_all(cur: Any) -> dict[str, list[tuple[Any, ...]]]:
+        out = {}
         for table in EXPORTED:
-            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table.name})")]
-            kept = [c for c in columns if c not in table.local]
-            out[table.name] = conn.execute(
-                f"SELECT {', '.join(kept)} FROM {table.name} ORDER BY {table.order}"
-            ).fetchall()
-    return out
+            columns = ", ".join(exported_columns_txn(cur, table))
+            sql = f"SELECT {columns} FROM {table.name} ORDER BY {table.order}"
+            out[table.name] = [tuple(r) for r in cur.execute(sql).fetchall()]
+        return out
+
+    with opened(where) as db:
+        return db.read_sync(read_all)
+
+
+def count(where: Place, sql: str) -> int:
+    with opened(where) as db:
+        return int(pg.rows(db, sql)[0][0])
 
 
 def mode(path: Path) -> int:
@@ -61,11 +109,6 @@ def mode(path: Path) -> int:
 
 def read(path: Path) -> bytes:
     return path.read_bytes()
-
-
-def count(db: Path, sql: str) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute(sql).fetchone()[0])
 
 
 async def reads(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -90,58 +133,87 @@ async def source(tmp_path: Path) -> AsyncIterator[NodeHarness]:
 
 
 @pytest.fixture
-def exported(source: NodeHarness, tmp_path: Path) -> Path:
+def src(source: NodeHarness) -> Place:
+    return Place(source.node.settings)
+
+
+@pytest.fixture
+def exported(src: Place, tmp_path: Path) -> Path:
     """An export taken while the source node runs."""
     out = tmp_path / "memory.ndjson"
-    result = cli("export", "--db", str(source.node.settings.db_path), "-o", str(out))
+    result = cli("export", *src.args, "-o", str(out), env=src.env)
     assert result.exit_code == 0, result.output
     return out
 
 
-async def test_round_trip_reproduces_every_record_table_and_read(
-    source: NodeHarness, exported: Path, tmp_path: Path
+async def check_round_trip(
+    source: NodeHarness, src: Place, dst: Place, exported: Path, tmp_path: Path
 ) -> None:
-    src_db = source.node.settings.db_path
-    dst_db = tmp_path / "dst" / "stigmem.db"
-    assert mode(exported) == 0o600
-    done = cli("import", str(exported), "--db", str(dst_db))
+    done = cli("import", str(exported), *dst.args, env=dst.env)
     assert done.exit_code == 0, done.output
     summary = orjson.loads(done.stdout)
-    assert summary["inserted"]["facts"] == count(src_db, "SELECT COUNT(*) FROM facts")
+    assert summary["inserted"]["facts"] == count(src, "SELECT COUNT(*) FROM facts")
     assert all(n > 0 for n in summary["inserted"].values()), summary  # every table exercised
     assert source.clock is not None
     now = format_ts(source.clock.now())
-    assert records(dst_db, now) == records(src_db, now)
-    assert tables(dst_db) == tables(src_db)
+    assert records(dst, now) == records(src, now)
+    assert tables(dst) == tables(src)
     async with source.client() as client:
         expected = await reads(client)
-    async for copy in start_node(tmp_path / "dst", clock=FakeClock(source.clock.now()),
-                                 db_path=dst_db):  # fmt: skip
+    where = {"db_path": dst.settings.db_path, "database_url": dst.settings.database_url}
+    async for copy in start_node(tmp_path / "copy", clock=FakeClock(source.clock.now()), **where):
         async with copy.client() as client:
             assert await reads(client) == expected
 
 
-async def test_import_twice_changes_nothing(exported: Path, tmp_path: Path) -> None:
-    db = tmp_path / "dst.db"
-    assert cli("import", str(exported), "--db", str(db)).exit_code == 0
-    before = tables(db), count(db, "SELECT COUNT(*) FROM audit_log")
-    again = cli("import", str(exported), "--db", str(db))
+@BOTH_ENGINES
+async def test_round_trip_reproduces_every_record_table_and_read(
+    source: NodeHarness, src: Place, exported: Path, tmp_path: Path, storage: pg.Storage
+) -> None:
+    assert mode(exported) == 0o600
+    await check_round_trip(source, src, place(storage, tmp_path / "dst"), exported, tmp_path)
+
+
+async def test_sqlite_to_postgresql(
+    source: NodeHarness, src: Place, exported: Path, tmp_path: Path, pg_server: Any
+) -> None:
+    """Export and import move a SQLite node's memory to PostgreSQL, losslessly."""
+    if isinstance(pg_server, str):
+        pg.unavailable(pg_server)
+    name, url = pg_server.create_database()
+    try:
+        dst = Place(Settings(db_path=tmp_path / "pg" / "unused.db", database_url=url))
+        await check_round_trip(source, src, dst, exported, tmp_path)
+    finally:
+        pg_server.drop_database(name)
+
+
+@BOTH_ENGINES
+async def test_import_twice_changes_nothing(
+    exported: Path, tmp_path: Path, storage: pg.Storage
+) -> None:
+    dst = place(storage, tmp_path / "dst")
+    assert cli("import", str(exported), *dst.args, env=dst.env).exit_code == 0
+    before = tables(dst), count(dst, "SELECT COUNT(*) FROM audit_log")
+    again = cli("import", str(exported), *dst.args, env=dst.env)
     assert again.exit_code == 0, again.output
     summary = orjson.loads(again.stdout)
     assert set(summary["inserted"].values()) == {0}
     assert summary["unchanged"]["facts"] > 0
-    assert (tables(db), count(db, "SELECT COUNT(*) FROM audit_log")) == before
+    assert (tables(dst), count(dst, "SELECT COUNT(*) FROM audit_log")) == before
 
 
 async def test_import_is_audited_and_reads_stdin(exported: Path, tmp_path: Path) -> None:
-    db = tmp_path / "dst.db"
-    done = cli("import", "-", "--db", str(db), stdin=read(exported))
+    dst = Place(Settings(db_path=tmp_path / "dst.db"))
+    done = cli("import", "-", *dst.args, stdin=read(exported))
     assert done.exit_code == 0, done.output
-    assert count(db, "SELECT COUNT(*) FROM audit_log WHERE event_type = 'data_imported'") == 1
+    assert count(dst, "SELECT COUNT(*) FROM audit_log WHERE event_type = 'data_imported'") == 1
 
 
-async def test_export_to_stdout_equals_the_file(source: NodeHarness, exported: Path) -> None:
-    result = cli("export", "--db", str(source.node.settings.db_path))
+async def test_export_to_stdout_equals_the_file(
+    source: NodeHarness, src: Place, exported: Path
+) -> None:
+    result = cli("export", *src.args)
     assert result.exit_code == 0, result.output
     lines = result.stdout_bytes.splitlines()
     header, footer = orjson.loads(lines[0]), orjson.loads(lines[-1])
@@ -153,8 +225,6 @@ async def test_export_to_stdout_equals_the_file(source: NodeHarness, exported: P
 
 
 def test_every_table_is_exported_or_excluded_with_a_reason(tmp_path: Path) -> None:
-    from stigmem_node.db import Database
-
     db = Database(tmp_path / "s.db")
     db.open()
     db.close()
@@ -229,31 +299,46 @@ async def test_bad_files_are_refused_whole(exported: Path, tmp_path: Path, case:
     edit, message = BAD_FILES[case]
     bad = tmp_path / "bad.ndjson"
     bad.write_bytes(b"".join(edit(_lines(exported))))
-    db = tmp_path / "dst.db"
-    result = cli("import", str(bad), "--db", str(db))
+    dst = Place(Settings(db_path=tmp_path / "dst.db"))
+    result = cli("import", str(bad), *dst.args)
     assert result.exit_code == 1
     assert "nothing imported" in result.stderr, result.stderr
     assert message in result.stderr, result.stderr
-    assert count(db, "SELECT COUNT(*) FROM facts") == 0
-    assert count(db, "SELECT COUNT(*) FROM audit_log") == 0
+    assert count(dst, "SELECT COUNT(*) FROM facts") == 0
+    assert count(dst, "SELECT COUNT(*) FROM audit_log") == 0
 
 
+@BOTH_ENGINES
 async def test_a_row_that_contradicts_a_stored_one_refuses_the_file(
-    exported: Path, tmp_path: Path
+    exported: Path, tmp_path: Path, storage: pg.Storage
 ) -> None:
-    db = tmp_path / "dst.db"
-    assert cli("import", str(exported), "--db", str(db)).exit_code == 0
-    before = tables(db), count(db, "SELECT COUNT(*) FROM audit_log")
-    # Same ids, other content, a new fact too: nothing of it may land.
-    lines = _edit_row(_lines(exported), "facts", source="agent:someone-else")
-    extra = orjson.loads(lines[-1])
+    dst = place(storage, tmp_path / "dst")
+    first = _lines(exported)
+    assert cli("import", str(exported), *dst.args, env=dst.env).exit_code == 0
+    before = tables(dst), count(dst, "SELECT COUNT(*) FROM audit_log")
+    # The same ids with other content: nothing of the file may land, not even its other rows.
+    lines = _edit_row(first, "facts", source="agent:someone-else")
     other = tmp_path / "other.ndjson"
     other.write_bytes(b"".join(lines))
-    del extra
-    result = cli("import", str(other), "--db", str(db))
+    result = cli("import", str(other), *dst.args, env=dst.env)
     assert result.exit_code == 1
     assert "is stored here with other values (source)" in result.stderr, result.stderr
-    assert (tables(db), count(db, "SELECT COUNT(*) FROM audit_log")) == before
+    assert (tables(dst), count(dst, "SELECT COUNT(*) FROM audit_log")) == before
+
+
+@BOTH_ENGINES
+async def test_a_constraint_violation_refuses_the_file(
+    exported: Path, tmp_path: Path, storage: pg.Storage
+) -> None:
+    dst = place(storage, tmp_path / "dst")
+    bad = tmp_path / "bad.ndjson"
+    lines = _edit_row(_lines(exported), "fact_retractions", fact_id="no-such-fact")
+    bad.write_bytes(b"".join(lines))
+    result = cli("import", str(bad), *dst.args, env=dst.env)
+    assert result.exit_code == 1
+    assert "refused by the database" in result.stderr, result.stderr
+    assert count(dst, "SELECT COUNT(*) FROM facts") == 0
+    assert count(dst, "SELECT COUNT(*) FROM audit_log") == 0
 
 
 def test_export_refusals(tmp_path: Path) -> None:
@@ -292,11 +377,12 @@ async def test_backup_of_a_live_node_is_a_whole_private_database(
     assert info["backup"] == str(dest)
     assert mode(dest) == 0o600
     assert sorted(p.name for p in dest.parent.iterdir()) == ["b1.db"]  # no partial files left
-    src = source.node.settings.db_path
-    assert info["facts"] == count(dest, "SELECT COUNT(*) FROM facts")
+    src = Place(source.node.settings)
+    copy = Place(Settings(db_path=dest))
+    assert info["facts"] == count(copy, "SELECT COUNT(*) FROM facts")
     assert count(src, "SELECT COUNT(*) FROM facts") == info["facts"] + 1
     # Everything, node identity and keys included, is in the copy; a node starts on it.
-    assert count(dest, "SELECT COUNT(*) FROM api_keys") >= 1
+    assert count(copy, "SELECT COUNT(*) FROM api_keys") >= 1
     assert source.clock is not None
     now = format_ts(source.clock.now())
     async for restored in start_node(tmp_path / "r", clock=FakeClock(source.clock.now()),
@@ -305,7 +391,7 @@ async def test_backup_of_a_live_node_is_a_whole_private_database(
         async with restored.client() as client:
             page = (await client.get("/v1/facts", params={"entity": "user:new"})).json()
             assert page["total"] == 1
-    assert records(dest, now)[: info["facts"]] == records(src, now)[: info["facts"]]
+    assert records(copy, now)[: info["facts"]] == records(src, now)[: info["facts"]]
 
 
 def test_backup_refusals(tmp_path: Path) -> None:
@@ -332,3 +418,7 @@ def test_backup_refusals(tmp_path: Path) -> None:
     assert empty.exit_code == 1
     assert "not a stigmem database" in empty.stderr
     assert not (tmp_path / "copy.db").exists()
+    pg_node = cli("backup", str(tmp_path / "pg.db"),
+                  env={"STIGMEM_DATABASE_URL": "postgresql://127.0.0.1:1/none"})  # fmt: skip
+    assert pg_node.exit_code == 1
+    assert "pg_dump" in pg_node.stderr

@@ -29,14 +29,16 @@ from stigmem_node.portability.importer import import_txn
 
 @contextlib.contextmanager
 def _database(settings: Settings, *, must_exist: bool) -> Iterator[Database]:
-    path = settings.db_path
-    if must_exist and not path.is_file():
-        raise click.ClickException(f"no database at {path}")
-    db = Database(path, synchronous=settings.sqlite_synchronous)
+    """The node's database: PostgreSQL with ``STIGMEM_DATABASE_URL``, else the SQLite file."""
+    if must_exist and not settings.database_url and not settings.db_path.is_file():
+        raise click.ClickException(f"no database at {settings.db_path}")
+    db = Database.from_settings(settings)
     try:
         db.open()
     except SchemaTooNew as exc:
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # an unreachable server, a file that is not a database
+        raise click.ClickException(f"cannot open the database: {exc}") from None
     try:
         yield db
     finally:
@@ -117,6 +119,11 @@ def _input(source: str) -> Iterator[BinaryIO]:
 def backup(dest: str, db: str | None) -> None:
     """Copy the database, live, to the new file DEST (SQLite online backup, checked)."""
     settings = settings_for(db)
+    if settings.database_url:
+        raise click.ClickException(
+            "stigmem backup copies a SQLite database; back PostgreSQL up with its own tools"
+            " (pg_dump), or take a portable copy with stigmem export"
+        )
     try:
         result = backup_database(settings.db_path, Path(dest))
     except PortabilityError as exc:

@@ -31,6 +31,14 @@ def schema_version_txn(cur: Cursor) -> int:
 
 def table_columns_txn(cur: Cursor, name: str) -> list[str]:
     """The table's columns in schema order (empty when the table does not exist)."""
+    if cur.dialect.is_postgres:
+        rows = cur.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?"
+            " AND is_generated = 'NEVER' ORDER BY ordinal_position",  # not the search vector
+            (name,),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
     return [str(row[1]) for row in cur.execute(f"PRAGMA table_info({name})").fetchall()]
 
 

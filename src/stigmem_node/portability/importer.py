@@ -20,6 +20,18 @@ from stigmem_node.portability.tables import BY_NAME, Table
 IMPORT_ACTOR = "system:cli"
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    """What a refused insert raises (constraints, triggers), on either engine."""
+    try:
+        import psycopg
+    except ImportError:  # PostgreSQL support not installed: SQLite only
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+DATABASE_ERRORS = _database_errors()
+
+
 @dataclass(slots=True)
 class ImportResult:
     source_node_id: str | None
@@ -175,8 +187,11 @@ def _import_row(
         return
     try:
         cur.execute(plan.insert, values)
-    except sqlite3.IntegrityError as exc:
-        raise PortabilityError(f"{name} {key!r} refused by the database: {exc}", number) from None
+    except DATABASE_ERRORS as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PortabilityError(
+            f"{name} {key!r} refused by the database: {reason}", number
+        ) from None
     result.inserted[name] += 1
 
 

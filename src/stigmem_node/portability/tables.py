@@ -7,13 +7,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """An exported table: ``key`` identifies a row (idempotent import), ``order`` is the
-    export order (local insertion order), ``local`` are columns that belong to one store."""
+    """An exported table: ``key`` identifies a row (idempotent import); rows are exported in
+    ``sequence`` order (the local commit order) where the table has one, else by key;
+    ``local`` are columns that belong to one store."""
 
     name: str
     key: tuple[str, ...]
-    order: str = "rowid"
+    sequence: str | None = None
     local: tuple[str, ...] = ()
+
+    @property
+    def order(self) -> str:
+        return self.sequence or ", ".join(self.key)
 
 
 # Dependency order: a row is imported after every row it refers to.
@@ -22,10 +27,10 @@ EXPORTED: tuple[Table, ...] = (
     Table("gardens", ("id",)),
     Table("garden_members", ("garden_id", "entity_uri")),
     # ``seq`` is the local commit sequence (keyset pages, federation cursor): reassigned.
-    Table("facts", ("id",), order="seq", local=("seq",)),
+    Table("facts", ("id",), sequence="seq", local=("seq",)),
     Table("fact_retractions", ("fact_id",)),
     Table("fact_validity_overrides", ("fact_id",)),
-    Table("conflicts", ("id",), order="seq", local=("seq",)),
+    Table("conflicts", ("id",), sequence="seq", local=("seq",)),
     Table("fact_quarantine", ("fact_id",)),
 )
 
@@ -49,6 +54,7 @@ EXCLUDED: dict[str, str] = {
     "federation_manifests": "organisation manifests this node accepted",
     "manifest_history": "upload history of those manifests",
     "capability_tokens": "capability tokens this node issued",
+    "leases": "which process of this deployment runs which background duty",
 }
 
 # Derived tables: the full-text index of facts (its shadow tables), rebuilt on insert.
