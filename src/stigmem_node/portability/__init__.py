@@ -24,7 +24,9 @@ sequence numbers (``facts.seq``, the federation cursor) in the original relative
 
 Both engines are served (columns are listed from the engine's catalogue, rows are ordered by
 commit sequence or key, never by SQLite's rowid), so a SQLite node's export imports into
-PostgreSQL and back. Import is one transaction: it checks every line, inserts rows it does not hold, skips rows it
+PostgreSQL and back.
+
+Import is one transaction: it checks every line, inserts rows it does not hold, skips rows it
 holds identically (so importing the same file twice changes nothing) and refuses the whole
 file, writing nothing, on any malformed line, unknown table or column, a row that contradicts
 a stored one (same key, other values), a constraint violation, or a footer whose counts or
