@@ -19,8 +19,9 @@ Format (one JSON object per line, UTF-8)::
     {"type":"footer","rows":{"facts":123,...},"sha256":"<hex of every byte before this line>"}
 
 Rows come table by table in dependency order (gardens before members, facts before what
-refers to them), each table in its local insertion order, so an import assigns new local
-sequence numbers (``facts.seq``, the federation cursor) in the original relative order.
+refers to them); facts and conflicts in their local commit order, so an import assigns new
+local sequence numbers (``facts.seq``, the federation cursor) in the original relative order,
+and the other tables by key.
 
 Both engines are served (columns are listed from the engine's catalogue, rows are ordered by
 commit sequence or key, never by SQLite's rowid), so a SQLite node's export imports into
