@@ -22,6 +22,7 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -85,7 +86,8 @@ class NodeProcess:
     (pass ``admin_key=None`` to let the node write ``admin.key`` itself) and
     ``STIGMEM_SQLITE_SYNCHRONOUS=normal`` (tests do not need fsync durability). With
     ``minimal`` only ``STIGMEM_DB_PATH``, ``STIGMEM_PORT``, ``STIGMEM_HOST`` and ``env``
-    are set, as an operator would.
+    are set, as an operator would. With ``https`` (the context clients verify the node with)
+    the node is reached over HTTPS; ``env`` then carries its ``STIGMEM_TLS_*`` settings.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class NodeProcess:
         port: int | None = None,
         minimal: bool = False,
         name: str = "node",
+        https: ssl.SSLContext | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +110,7 @@ class NodeProcess:
         self.command = list(command or module_command())
         self.minimal = minimal
         self.name = name
+        self.https = https
         self._admin_key = admin_key
         self._fixed_port = port
         self.port = port or 0
@@ -117,7 +121,7 @@ class NodeProcess:
     # -- addresses and credentials ---------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{'https' if self.https else 'http'}://{LOOPBACK}:{self.port}"
 
     @property
     def admin_key(self) -> str:
@@ -136,7 +140,9 @@ class NodeProcess:
     def client(self, *, auth: bool = True, timeout: float = 15.0) -> httpx.Client:
         """An HTTP client for this node, carrying the admin key unless ``auth`` is false."""
         headers = {"Authorization": f"Bearer {self.admin_key}"} if auth else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        return httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, verify=self.https or True
+        )
 
     def environment(self) -> dict[str, str]:
         env = clean_environ()
@@ -204,7 +210,7 @@ class NodeProcess:
         assert self.proc is not None
         deadline = time.monotonic() + timeout
         pause = 0.01
-        with httpx.Client(base_url=self.base_url, timeout=2.0) as http:
+        with httpx.Client(base_url=self.base_url, timeout=2.0, verify=self.https or True) as http:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     return False

@@ -27,9 +27,11 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from stigmem_node.app import create_app
+    from stigmem_node.tls.server import uvicorn_options
 
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings)  # the start-up gate may refuse here (SettingsError)
+    tls = uvicorn_options(settings, app.state.node.audit.security)  # HTTPS: TLS 1.3, mTLS
     if threading.current_thread() is threading.main_thread():
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
         # handler that was installed before it ran: with the default one, a clean shutdown
@@ -44,16 +46,16 @@ def serve(settings: Settings) -> None:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=30,
+        **tls,
     )
 
 
 def main() -> None:
     try:
-        settings = load_settings()
+        serve(load_settings())
     except SettingsError as exc:
         print(f"stigmem-node: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    serve(settings)
 
 
 if __name__ == "__main__":

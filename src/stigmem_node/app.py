@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -29,17 +30,26 @@ from stigmem_node.node import Node
 from stigmem_node.ops.api import DOCS_ASSETS
 from stigmem_node.ops.api import router as ops_router
 from stigmem_node.recall.api import router as recall_router
+from stigmem_node.tls.gate import certificate_warning, check_startup
+from stigmem_node.tls.guard import TransportGuard
+
+log = logging.getLogger("stigmem.node")
 
 # /v1 paths that carry their own authentication (or none), so the API-key edge skips them.
 AUTH_EXEMPT = frozenset({"/v1/auth/oidc/exchange", *PEER_TOKEN_PATHS})
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    """Raises ``SettingsError`` (one line) when the start-up gate refuses the settings."""
+    for warning in check_startup(settings):
+        log.warning(warning)
     node = Node(settings, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         node.start()
+        if problem := certificate_warning(settings, node.node_id):
+            log.error(problem)
         await node.start_background()
         try:
             yield
@@ -75,4 +85,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     assets = resources.files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
     app.add_middleware(EdgeMiddleware, node=node, exempt=AUTH_EXEMPT)
+    app.add_middleware(TransportGuard, node=node, peer_paths=PEER_TOKEN_PATHS)  # outermost
     return app

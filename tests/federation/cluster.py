@@ -22,6 +22,7 @@ DEADLINE_S = 30.0
 # Fast loops for tests: short intervals, short backoff.
 FAST = {
     "STIGMEM_FEDERATION_ENABLED": "true",
+    "STIGMEM_FEDERATION_INSECURE": "1",  # plain HTTP on loopback (tests/tls covers mTLS)
     "STIGMEM_FEDERATION_PULL_INTERVAL_S": "0.2",
     "STIGMEM_FEDERATION_BACKOFF_BASE_S": "0.1",
     "STIGMEM_FEDERATION_BACKOFF_MAX_S": "0.5",

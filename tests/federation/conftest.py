@@ -25,6 +25,7 @@ async def fed(tmp_path: Path) -> AsyncIterator[NodeHarness]:
     async for h in start_node(
         tmp_path,
         federation_enabled=True,
+        federation_insecure=True,
         federation_push_enabled=True,
         federation_pull_interval_s=3600,
     ):

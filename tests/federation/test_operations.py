@@ -33,7 +33,11 @@ def test_gate_allows_one_request_per_peer_and_bounds_the_total() -> None:
 
 
 async def test_a_nonce_stays_used_across_a_restart(tmp_path: Path, fake: FakePeer) -> None:
-    settings = {"federation_enabled": True, "federation_pull_interval_s": 3600}
+    settings = {
+        "federation_enabled": True,
+        "federation_insecure": True,
+        "federation_pull_interval_s": 3600,
+    }
     async for node in start_node(tmp_path, **settings):
         async with node.client() as client:
             await register(client, fake)
@@ -52,7 +56,7 @@ async def test_the_peers_advertised_interval_wins(tmp_path: Path, fake: FakePeer
     document["pull_interval_s"] = 0.05
     fake.well_known = document
     async for node in start_node(
-        tmp_path, federation_enabled=True, federation_pull_interval_s=3600
+        tmp_path, federation_enabled=True, federation_insecure=True, federation_pull_interval_s=3600
     ):
         async with node.client() as client:
             await register(client, fake)
@@ -67,6 +71,7 @@ async def test_a_retraction_travels_like_a_fact(tmp_path: Path, fake: FakePeer) 
     async for node in start_node(
         tmp_path,
         federation_enabled=True,
+        federation_insecure=True,
         federation_push_enabled=True,
         federation_pull_interval_s=3600,
     ):
@@ -90,7 +95,7 @@ async def test_a_retraction_travels_like_a_fact(tmp_path: Path, fake: FakePeer) 
 
 async def test_cli_approves_lists_and_removes_peers(tmp_path: Path, fake: FakePeer) -> None:
     async for node in start_node(
-        tmp_path, federation_enabled=True, federation_pull_interval_s=3600
+        tmp_path, federation_enabled=True, federation_insecure=True, federation_pull_interval_s=3600
     ):
         async with node.client() as client:
             peer_id = await register(client, fake, approve=False)

@@ -41,6 +41,7 @@ async def puller(tmp_path: Path) -> AsyncIterator[NodeHarness]:
     async for h in start_node(
         tmp_path,
         federation_enabled=True,
+        federation_insecure=True,
         federation_pull_interval_s=0.05,
         federation_backoff_base_s=0.05,
         federation_backoff_max_s=0.2,
@@ -207,6 +208,7 @@ async def pusher(tmp_path: Path) -> AsyncIterator[NodeHarness]:
     async for h in start_node(
         tmp_path,
         federation_enabled=True,
+        federation_insecure=True,
         federation_push_enabled=True,
         federation_pull_interval_s=0.05,
         federation_push_interval_s=0.02,

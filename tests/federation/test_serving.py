@@ -289,7 +289,7 @@ async def test_push_bad_bodies_are_422_and_write_nothing(fed: NodeHarness, fake:
 
 
 async def test_push_disabled_is_405(tmp_path: Any, fake: FakePeer) -> None:
-    async for node in start_node(tmp_path, federation_enabled=True):
+    async for node in start_node(tmp_path, federation_enabled=True, federation_insecure=True):
         async with node.client() as client:
             await register(client, fake)
             response = await client.post(
@@ -365,6 +365,7 @@ async def test_team_facts_cross_only_when_allowed_and_are_audited(
     async for node in start_node(
         tmp_path,
         federation_enabled=True,
+        federation_insecure=True,
         federation_allow_team=True,
         federation_pull_interval_s=3600,
     ):

@@ -109,7 +109,9 @@ async def test_bad_manifests_are_refused_and_nothing_changes(tmp_path: Path) -> 
 
 async def test_capability_tokens_issue_verify_revoke(tmp_path: Path) -> None:
     clock = FakeClock()
-    async for node in start_node(tmp_path, clock=clock, federation_enabled=True):
+    async for node in start_node(
+        tmp_path, clock=clock, federation_enabled=True, federation_insecure=True
+    ):
         async with await org_client(node) as org:
             await org.put(
                 "/v1/federation/manifest", json=manifest(NodeKeys.generate(), clock.now())
@@ -211,7 +213,9 @@ def pushed_fact(scope: str, source: str = AGENT) -> dict[str, Any]:
 
 
 async def test_push_with_a_capability_token(tmp_path: Path) -> None:
-    async for node in start_node(tmp_path, federation_enabled=True, federation_push_enabled=True):
+    async for node in start_node(
+        tmp_path, federation_enabled=True, federation_insecure=True, federation_push_enabled=True
+    ):
         async with await org_client(node) as org:
             now = datetime.now(node.node.clock.now().tzinfo)
             await org.put("/v1/federation/manifest", json=manifest(NodeKeys.generate(), now))

@@ -6,6 +6,7 @@ import click
 
 from stigmem_node.cli import decay, export, facts, federation, keys
 from stigmem_node.cli import mcp as mcp_command
+from stigmem_node.cli import tls as tls_command
 
 
 @click.group()
@@ -24,3 +25,4 @@ def serve() -> None:
 for group in (keys.auth, keys.keys, *facts.COMMANDS, mcp_command.mcp, *federation.COMMANDS,
               *decay.COMMANDS, *export.COMMANDS):  # fmt: skip
     main.add_command(group)
+main.add_command(tls_command.tls)

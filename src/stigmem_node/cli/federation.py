@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from stigmem_node.cli.common import DB_OPTION, local_node
+from stigmem_node.cli.tls import node_verify
 from stigmem_node.clock import format_ts
 from stigmem_node.federation import handshake, store
 from stigmem_node.federation.client import check_peer_url
@@ -82,7 +83,8 @@ def register_peer(
         local = _url(local_url or node.settings.node_url, "--local-url")
         remote = _url(remote_url, "--remote-url")
         keys, local_id = node.federation.keys, node.node_id
-    with httpx.Client(timeout=30.0, trust_env=False) as http:
+        verify = node_verify(node.settings)  # the node's certificate and CA bundle (mTLS)
+    with httpx.Client(timeout=30.0, trust_env=False, verify=verify) as http:
         _check_local(http, local, local_id, keys)
         declaration = sign_declaration(keys, node_id=local_id, node_url=local,
                                        allowed_scopes=declared,

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from stigmem_node.tls.client import PeerIdentityError, PeerTls
+
 WELL_KNOWN_MAX_BYTES = 64 * 1024
 WELL_KNOWN_TIMEOUT_S = 5.0
 
@@ -76,14 +78,22 @@ class Page:
 
 
 class PeerClient:
-    def __init__(self, *, timeout_s: float, max_page_bytes: int) -> None:
+    """With ``tls`` (mutual TLS), requests present our certificate and the peer's must name
+    the node id each request expects (``peer_node_id``), checked before anything is sent."""
+
+    def __init__(
+        self, *, timeout_s: float, max_page_bytes: int, tls: PeerTls | None = None
+    ) -> None:
         self._timeout_s = timeout_s
         self._max_page_bytes = max_page_bytes
+        self._tls = tls
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._http = httpx.AsyncClient(
             trust_env=False,
             follow_redirects=False,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=limits,
+            transport=tls.transport(limits) if tls is not None else None,
             headers={"User-Agent": "stigmem-node"},
         )
 
@@ -96,13 +106,18 @@ class PeerClient:
         url: str,
         *,
         max_bytes: int,
+        peer_node_id: str,
         time_limit: float | None = None,
         **kwargs: Any,
     ) -> tuple[int, Any, httpx.Headers]:
         """Send and read at most ``max_bytes`` of JSON. Raises ``PeerError``."""
         extra: dict[str, Any] = {"timeout": time_limit} if time_limit is not None else {}
         try:
+            if self._tls is not None:
+                extra["extensions"] = self._tls.extensions(url, peer_node_id)
             async with self._http.stream(method, url, **kwargs, **extra) as response:
+                if self._tls is not None:
+                    await self._tls.check_response(response, url, peer_node_id)
                 chunks, size = [], 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
@@ -113,6 +128,8 @@ class PeerClient:
                     chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise PeerError(f"{type(exc).__name__}: {exc}") from None
+        except PeerIdentityError as exc:
+            raise PeerError(str(exc)) from None
         raw = b"".join(chunks)
         try:
             body = orjson.loads(raw) if raw else None
@@ -120,19 +137,22 @@ class PeerClient:
             body = None
         return response.status_code, body, response.headers
 
-    async def fetch_well_known(self, node_url: str) -> dict[str, Any]:
+    async def fetch_well_known(self, node_url: str, *, peer_node_id: str) -> dict[str, Any]:
         """``GET {node_url}/.well-known/stigmem``: 200 with a JSON object, or ``PeerError``."""
         status, body, _ = await self._request(
             "GET",
             f"{node_url}/.well-known/stigmem",
             max_bytes=WELL_KNOWN_MAX_BYTES,
+            peer_node_id=peer_node_id,
             time_limit=WELL_KNOWN_TIMEOUT_S,
         )
         if status != 200 or not isinstance(body, dict):
             raise PeerError(f"well-known answered {status}", status=status)
         return body
 
-    async def pull_page(self, node_url: str, token: str, cursor: str | None, limit: int) -> Page:
+    async def pull_page(
+        self, node_url: str, token: str, cursor: str | None, limit: int, *, peer_node_id: str
+    ) -> Page:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
@@ -142,6 +162,7 @@ class PeerClient:
             params=params,
             headers={"Authorization": f"Bearer {token}", "Stigmem-Verify": "full"},
             max_bytes=self._max_page_bytes,
+            peer_node_id=peer_node_id,
         )
         if status != 200:
             raise PeerError(
@@ -159,7 +180,9 @@ class PeerClient:
             has_more=body.get("has_more") is True,
         )
 
-    async def push(self, url: str, token: str, facts: list[dict[str, Any]]) -> dict[str, Any]:
+    async def push(
+        self, url: str, token: str, facts: list[dict[str, Any]], *, peer_node_id: str
+    ) -> dict[str, Any]:
         """POST a batch to the peer's advertised push URL; its 202 body. Raises PeerError."""
         status, body, headers = await self._request(
             "POST",
@@ -167,6 +190,7 @@ class PeerClient:
             content=orjson.dumps({"facts": facts}),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             max_bytes=1024 * 1024,
+            peer_node_id=peer_node_id,
         )
         if status not in (200, 202) or not isinstance(body, dict):
             raise PeerError(

@@ -119,7 +119,8 @@ class FederationContext:
         if cached is not None and not refresh and self.clock.monotonic() - cached[0] < INFO_TTL_S:
             return cached[1]
         try:
-            info = advertised(await self.client.fetch_well_known(peer.node_url))
+            doc = await self.client.fetch_well_known(peer.node_url, peer_node_id=peer.node_id)
+            info = advertised(doc)
         except PeerError as exc:
             log.info("well-known of %s unavailable: %s", peer.node_id, exc)
             info = cached[1] if cached is not None else PeerInfo()

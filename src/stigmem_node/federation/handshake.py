@@ -232,7 +232,9 @@ class Handshake:
 
     async def _check_well_known(self, declaration: Declaration) -> str | None:
         try:
-            doc = await self._client().fetch_well_known(declaration.node_url.rstrip("/"))
+            doc = await self._client().fetch_well_known(
+                declaration.node_url.rstrip("/"), peer_node_id=declaration.node_id
+            )
         except PeerError as exc:
             return f"well-known document unavailable: {exc}"
         if doc.get("node_id") != declaration.node_id:

@@ -2,9 +2,10 @@
 
 1 ``Authorization: Bearer``; 2 decodable; 3 ``iss`` is a registered peer; 4 it is active;
 5–11 signature, expiry, ``sub``, ``iss``, ``iat`` window, ``nbf``, nonce present (``tokens``);
-12 the nonce is new for this issuer (kept in the database, so a restart forgets nothing).
+12 the nonce is new for this issuer (kept in the database, so a restart forgets nothing);
+13 with mutual TLS, the connection's certificate names the issuer as URI SAN (``tls.peer``).
 Each failure is 401 with upstream's reason as ``detail`` and is audited: ``rejected_token``
-with the reason, or ``replay_attempt`` for a reused nonce.
+with the reason, ``replay_attempt`` for a reused nonce, ``san_mismatch`` for step 13.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stigmem_node.errors import Unauthorized
 from stigmem_node.federation import store, tokens
 from stigmem_node.federation.store import PeerRow
 from stigmem_node.federation.tokens import PeerClaims, TokenRejected
+from stigmem_node.tls.peer import SAN_MISMATCH, san_problem
 
 PRUNE_EVERY_S = 30.0
 
@@ -119,4 +121,6 @@ class PeerAuthenticator:
         fresh = await self._remember(peer.node_id, claims, now_ms)
         if not fresh:
             raise await self._reject(tokens.NONCE_SEEN, peer.id, peer.node_id, "replay_attempt")
+        if (problem := san_problem(peer.node_id)) is not None:
+            raise await self._reject(SAN_MISMATCH, peer.id, peer.node_id, "san_mismatch", problem)
         return AuthenticatedPeer(peer, claims)

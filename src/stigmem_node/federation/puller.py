@@ -163,8 +163,9 @@ class PeerPuller:
             scopes=list(peer.allowed_scopes),
             now_ms=ctx.now_ms(),
         )
+        size = ctx.settings.federation_page_size
         return await ctx.client.pull_page(
-            peer.node_url, token, cursor, ctx.settings.federation_page_size
+            peer.node_url, token, cursor, size, peer_node_id=peer.node_id
         )
 
 

@@ -104,7 +104,9 @@ class PeerPusher:
                 scopes=list(peer.allowed_scopes),
                 now_ms=ctx.now_ms(),
             )
-            await ctx.client.push(peer.node_url + path, token, page["facts"])
+            await ctx.client.push(
+                peer.node_url + path, token, page["facts"], peer_node_id=peer.node_id
+            )
             ctx.metrics.pushed.inc(len(page["facts"]))
         if page["cursor"] != cursor:
             await ctx.db.write(

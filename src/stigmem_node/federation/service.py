@@ -15,7 +15,6 @@ import logging
 import random
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import urlsplit
 
 from stigmem_node.clock import Clock, format_ts
 from stigmem_node.config import Settings
@@ -38,6 +37,7 @@ from stigmem_node.federation.puller import PeerPuller
 from stigmem_node.federation.pusher import PeerPusher
 from stigmem_node.federation.store import PeerRow
 from stigmem_node.metrics import Metrics
+from stigmem_node.tls.client import PeerTls
 
 log = logging.getLogger("stigmem.federation")
 
@@ -95,19 +95,6 @@ class Federation:
                 ) from None
         if self.settings.federation_enabled:
             self._keys = self.load_keys()
-            self._warn_if_plain_http()
-
-    def _warn_if_plain_http(self) -> None:
-        """Upstream refuses to federate over plain HTTP beyond loopback without mTLS; the
-        operator contract needs nodes to start anyway, so we warn unless acknowledged."""
-        parts = urlsplit(self.settings.node_url)
-        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
-        if parts.scheme == "http" and not loopback and not self.settings.federation_insecure:
-            log.warning(
-                "federation over plain HTTP (%s): peer tokens and facts travel unencrypted;"
-                " use HTTPS, or set STIGMEM_FEDERATION_INSECURE=true to acknowledge",
-                self.settings.node_url,
-            )
 
     def load_keys(self) -> NodeKeys:
         """The environment's pair, else the stored one (generated on first use)."""
@@ -144,7 +131,9 @@ class Federation:
     def client(self) -> PeerClient:
         if self._client is None:
             self._client = PeerClient(
-                timeout_s=self.settings.federation_request_timeout_s, max_page_bytes=MAX_PAGE_BYTES
+                timeout_s=self.settings.federation_request_timeout_s,
+                max_page_bytes=MAX_PAGE_BYTES,
+                tls=PeerTls.from_settings(self.settings, self.db, self.clock),  # mutual TLS
             )
         return self._client
 
