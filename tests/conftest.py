@@ -3,7 +3,8 @@
 Storage is SQLite, or PostgreSQL for the storage-sensitive packages (``tests.pg``): their
 tests run once per engine (``engine`` is ``sqlite`` or ``postgres``), and ``make_settings``
 points each node at its own database of the test's engine. A test that only makes sense on
-SQLite (file modes, pragmas) is marked ``@pytest.mark.sqlite_only``.
+SQLite (file modes, pragmas) is marked ``@pytest.mark.sqlite_only``; one about PostgreSQL
+alone (several processes on one server) ``@pytest.mark.postgres_only``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,19 @@ from tests import pg
 ADMIN_KEY = "test-admin-key-0123456789abcdefghijklmnop"
 # Packages whose tests run on both engines (storage matters to them).
 BOTH_ENGINES = frozenset(
-    {"facts", "conflicts", "gardens", "identity", "decay", "jobs", "recall", "graph", "lint", "db"}
+    {
+        "facts",
+        "conflicts",
+        "gardens",
+        "identity",
+        "decay",
+        "jobs",
+        "recall",
+        "graph",
+        "lint",
+        "db",
+        "cluster",
+    }
 )
 _storage: pg.Storage | None = None  # the running test's (set by the ``_storage`` fixture)
 
@@ -36,11 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     package = metafunc.module.__name__.split(".")[1] if "." in metafunc.module.__name__ else ""
-    if (
-        "engine" in metafunc.fixturenames
-        and package in BOTH_ENGINES
-        and metafunc.definition.get_closest_marker("sqlite_only") is None
-    ):
+    if "engine" not in metafunc.fixturenames or package not in BOTH_ENGINES:
+        return
+    if metafunc.definition.get_closest_marker("postgres_only") is not None:
+        metafunc.parametrize("engine", ["postgres"], indirect=True, scope="session")
+    elif metafunc.definition.get_closest_marker("sqlite_only") is None:
         metafunc.parametrize("engine", pg.ENGINES, indirect=True, scope="session")
 
 

@@ -210,7 +210,9 @@ class RawConnection:
             self._pg = psycopg.connect(settings.database_url, autocommit=True)
             self._cur: Any = PgCursor(self._pg.cursor())
         else:
-            self._sqlite = sqlite3.connect(settings.db_path, isolation_level=None)
+            self._sqlite = sqlite3.connect(
+                settings.db_path, isolation_level=None, check_same_thread=False
+            )
             self._cur = self._sqlite.cursor()
 
     def execute(self, sql: str, params: Any = ()) -> Any:

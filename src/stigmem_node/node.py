@@ -14,6 +14,7 @@ from stigmem_node.auth.oidc_exchange import OidcExchange, parse_domains
 from stigmem_node.auth.ratelimit import RateLimiter
 from stigmem_node.auth.service import KeyService
 from stigmem_node.clock import Clock, SystemClock
+from stigmem_node.cluster.service import Leases
 from stigmem_node.config import Settings
 from stigmem_node.conflicts.service import ConflictService
 from stigmem_node.db import Cursor, Database
@@ -53,6 +54,8 @@ class Node:
         self.hlc = HybridClock(lambda: int(self.clock.now().timestamp() * 1000))
         # Other processes may write to the same database: tick after what they committed.
         self.db.on_write_begin = lambda cur: observe_newest_hlc_txn(cur, self.hlc)
+        # This process's presence, and the shared duties it holds (other processes may run).
+        self.leases = Leases(self.db, self.clock)
         self.write_ctx = WriteContext(clock=self.clock, hlc=self.hlc)
         self.keys = KeyService(
             self.db,
@@ -77,7 +80,8 @@ class Node:
 
     def _build_memory(self, settings: Settings) -> None:
         """Jobs, decay (and its periodic sweeps), lint, the graph and recall (issue 6)."""
-        self.jobs = JobService(self.db, self.clock)
+        self.jobs = JobService(self.db, self.clock, owner=self.leases.instance)
+        self.leases.on_tick.append(self.jobs.fail_orphans)
         self.decay = DecayService(
             self.db,
             self.clock,
@@ -89,14 +93,20 @@ class Node:
                 settings.async_job_threshold,
             ),
         )
-        self.decay_scheduler = DecayScheduler(self.decay, settings.decay_sweep_interval_s)
+        self.decay_scheduler = DecayScheduler(
+            self.decay,
+            settings.decay_sweep_interval_s,
+            gate=lambda: self.leases.hold("decay-sweep"),
+        )
         self.lint = LintService(
             self.db, self.clock, self.facts, self.jobs, settings.async_job_threshold
         )
         self.graph = GraphService(self.db, self.clock, self.facts)
         self.recall = RecallService(self.db, self.facts, self.graph)
         # Started after start() and stopped before stop(), in a running event loop.
-        self.background: list[Background] = [self.audit, self.jobs, self.decay_scheduler]
+        self.background: list[Background] = [
+            self.leases, self.audit, self.jobs, self.decay_scheduler,
+        ]  # fmt: skip
 
     async def start_background(self) -> None:
         """Start the background services (jobs fail their orphans, the decay schedule)."""
@@ -117,6 +127,7 @@ class Node:
             retention_days=settings.audit_retention_days,
             coalesce_window_s=settings.audit_coalesce_window_s,
         )
+        self.audit.prune_gate = lambda: self.leases.hold("audit-prune")
         self.agent_keys = AgentKeyService(self.db, self.clock, cache_s=settings.api_key_cache_s)
         self.attestor = Attestor(
             self.agent_keys, self.audit.security, required=settings.attestation_required
@@ -143,6 +154,7 @@ class Node:
     def start(self) -> None:
         """Open (and migrate) the database, settle identity, bootstrap the first key."""
         self.db.open()
+        self.leases.open()
         self.node_id = self.settings.node_id or self.db.write_sync(_node_id_txn)
         self.audit.open()
         self.federation.open(self.node_id)
@@ -159,6 +171,7 @@ class Node:
 
     def stop(self) -> None:
         self.audit.close()
+        self.leases.close()
         self.db.close()
 
 

@@ -46,6 +46,8 @@ class AuditService:
         self.security = SecurityAudit(db, clock, window_s=coalesce_window_s)
         self._flush_every_s = coalesce_window_s
         self._task: asyncio.Task[None] | None = None
+        # Several processes on one database: only the holder of this gate prunes.
+        self.prune_gate: Callable[[], Awaitable[bool]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -77,7 +79,8 @@ class AuditService:
             try:
                 await self.security.flush()
                 if self.retention_days > 0 and self._clock.monotonic() >= next_prune:
-                    await self.prune()
+                    if self.prune_gate is None or await self.prune_gate():
+                        await self.prune()
                     next_prune = self._clock.monotonic() + 3600.0
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("audit maintenance failed")

@@ -217,6 +217,7 @@ class KeyService:
         if self._db.read_sync(store.count_keys_txn) > 0:
             return None
         path = data_dir / "admin.key"
+        generated = False
         if env_key:
             raw = env_key.strip()
             written = None
@@ -226,14 +227,25 @@ class KeyService:
         else:
             raw = generate_key()
             write_secret(path, raw + "\n")
-            written = path
+            written, generated = path, True
         if len(raw) < 16:
             raise ValueError("STIGMEM_BOOTSTRAP_KEY must be at least 16 characters")
         key = self.build_key(
             raw, "agent:admin", list(BOOTSTRAP_PERMISSIONS), description="bootstrap admin key"
         )
-        self.insert_sync(key, "system:bootstrap")
+        # Several processes may start at once on one database: only the first registers.
+        if not self._db.write_sync(_insert_first_key_txn, key, "system:bootstrap"):
+            if generated and _read_key(path) == raw:  # what we wrote was never registered
+                path.unlink(missing_ok=True)
+            return None
         return written
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -250,6 +262,14 @@ def _verify(key_hash: str, raw_key: str) -> bool:
         return _HASHER.verify(key_hash, raw_key)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _insert_first_key_txn(cur: Cursor, key: KeyRow, actor: str) -> bool:
+    """Insert ``key`` only into an empty key store; False when another process was first."""
+    if store.count_keys_txn(cur) > 0:
+        return False
+    _insert_key_txn(cur, key, actor)
+    return True
 
 
 def _insert_key_txn(cur: Cursor, key: KeyRow, actor: str) -> None:

@@ -2,7 +2,8 @@
 
 A background task of the node: started and stopped with it. Each sweep uses the configured
 defaults (``STIGMEM_DECAY_TTL_SECONDS``, ``STIGMEM_DECAY_MIN_CONFIDENCE``); a failing sweep is
-logged and the next one runs on schedule.
+logged and the next one runs on schedule. When several processes share the database, only
+the one holding the ``decay-sweep`` lease sweeps (``gate``); the others skip their rounds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 log = logging.getLogger("stigmem.decay")
 
 Sleep = Callable[[float], Awaitable[Any]]
+Gate = Callable[[], Awaitable[bool]]
 
 
 class Sweeper(Protocol):
@@ -23,10 +25,18 @@ class Sweeper(Protocol):
 
 
 class DecayScheduler:
-    def __init__(self, decay: Sweeper, interval_s: float, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        decay: Sweeper,
+        interval_s: float,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        gate: Gate | None = None,
+    ) -> None:
         self.decay = decay
         self.interval_s = interval_s
         self.sleep = sleep  # tests pass one driven by events, never real time
+        self.gate = gate  # False: another process runs the sweeps
         self.sweeps = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -51,8 +61,11 @@ class DecayScheduler:
             await self.sweep_once()
 
     async def sweep_once(self) -> dict[str, Any] | None:
-        """One scheduled sweep; errors are logged, never raised (the schedule goes on)."""
+        """One scheduled sweep (None when skipped); errors are logged, never raised (the
+        schedule goes on)."""
         try:
+            if self.gate is not None and not await self.gate():
+                return None
             result = await self.decay.sweep_as_node()
         except Exception:
             log.exception("periodic decay sweep failed")

@@ -3,8 +3,10 @@
 A job row goes ``pending`` → ``running`` → ``done`` | ``failed``. The work runs as a task of
 this process; it reports progress (persisted with a heartbeat) between bounded chunks, so a
 poller sees it advance. Invariant: no job stays ``running`` without a task working on it —
-a shut-down cancels the tasks and fails their jobs, and start-up fails every job an earlier
-process left unfinished (a crash included).
+a shut-down cancels the tasks and fails their jobs, and every process fails the unfinished
+jobs of processes that are gone (a crash included: the job's ``owner`` no longer holds its
+``instance`` lease, see ``cluster``), at start-up and then at every lease renewal. Several
+processes sharing a database each run only their own jobs.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ Work = Callable[[JobContext], Awaitable[dict[str, Any]]]
 class JobService:
     """Runs jobs as tasks of this process, at most ``max_running`` at a time."""
 
-    def __init__(self, db: Database, clock: Clock, *, max_running: int = 1) -> None:
+    def __init__(self, db: Database, clock: Clock, *, owner: str, max_running: int = 1) -> None:
         self.db = db
         self.clock = clock
+        self.owner = owner  # this process's instance id (cluster.Leases.instance)
         self._slots = asyncio.Semaphore(max_running)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -61,11 +64,15 @@ class JobService:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        await self.fail_orphans()
+
+    async def fail_orphans(self) -> None:
+        """Fail the unfinished jobs of processes that are gone."""
         failed = await self.db.write(
             "fail_orphan_jobs", store.fail_orphans_txn, self.now(), RESTARTED
         )
         if failed:
-            log.warning("%d unfinished job(s) from an earlier run marked failed", failed)
+            log.warning("%d unfinished job(s) of a stopped process marked failed", failed)
 
     async def stop(self) -> None:
         """Cancel running jobs; each marks itself failed before the database closes."""
@@ -89,7 +96,7 @@ class JobService:
     ) -> dict[str, Any]:
         """Persist a ``pending`` job, start its task; return the 202 body."""
         job = NewJob(str(uuid.uuid4()), job_type, scope, params, caller.entity_uri, estimated_s)
-        await self.db.write("insert_job", store.insert_job_txn, job, self.now())
+        await self.db.write("insert_job", store.insert_job_txn, job, self.now(), self.owner)
         task = asyncio.create_task(self._run(job.id, work), name=f"job-{job.id}")
         self._tasks[job.id] = task
         return {"job_id": job.id, "status": "pending", "estimated_s": estimated_s}

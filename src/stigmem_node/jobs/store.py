@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from stigmem_node.cluster.store import live_instance_sql
 from stigmem_node.db import Cursor
 
 _COLS = (
@@ -29,12 +30,13 @@ def _dumps(value: dict[str, Any] | None) -> str | None:
     return orjson.dumps(value).decode() if value is not None else None
 
 
-def insert_job_txn(cur: Cursor, job: NewJob, now: str) -> None:
+def insert_job_txn(cur: Cursor, job: NewJob, now: str, owner: str) -> None:
+    """A ``pending`` job run by the process instance ``owner``."""
     cur.execute(
         "INSERT INTO jobs (id, type, status, scope, params, created_by, estimated_s, created_at,"
-        " heartbeat_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+        " heartbeat_at, owner) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
         (job.id, job.type, job.scope, _dumps(job.params), job.created_by, job.estimated_s,
-         now, now),
+         now, now, owner),
     )  # fmt: skip
 
 
@@ -81,10 +83,12 @@ def fail_job_txn(cur: Cursor, job_id: str, now: str, error: str) -> None:
 
 
 def fail_orphans_txn(cur: Cursor, now: str, error: str) -> int:
-    """Fail every unfinished job: at start-up no task of this process can be running one."""
+    """Fail every unfinished job no live process runs: its owner's instance lease is gone
+    (the process stopped or died), or it has no owner (written before owners were kept)."""
     cur.execute(
-        "UPDATE jobs SET status = 'failed', error = ?, completed_at = ?, heartbeat_at = ?"
-        " WHERE status IN ('pending', 'running')",
-        (error, now, now),
+        "UPDATE jobs SET status = 'failed', error = :error, completed_at = :now,"
+        " heartbeat_at = :now WHERE status IN ('pending', 'running')"
+        f" AND (owner IS NULL OR NOT {live_instance_sql('jobs.owner')})",
+        {"error": error, "now": now},
     )
     return int(cur.rowcount)
