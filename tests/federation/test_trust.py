@@ -264,6 +264,18 @@ async def test_push_with_a_capability_token(tmp_path: Path) -> None:
                 headers={"X-Stigmem-Capability": "{}"},
             )
             assert (bogus.status_code, bogus.json()) == (401, {"detail": "token_invalid"})
+            # A presented peer token that fails decides the request: no fall-through to a
+            # valid capability (a stolen or mismatched token must not ride on one).
+            forged_fact = pushed_fact("public")
+            forged = await anonymous.post(
+                "/v1/federation/facts/push",
+                json={"facts": [forged_fact]},
+                headers={
+                    "Authorization": "Bearer not.a.token",
+                    "X-Stigmem-Capability": tokens["write"],
+                },
+            )
+            assert (forged.status_code, forged.json()) == (401, {"detail": "malformed token"})
             none = await anonymous.post("/v1/federation/facts/push", json={"facts": []})
             assert (none.status_code, none.json()) == (
                 401,
@@ -272,6 +284,7 @@ async def test_push_with_a_capability_token(tmp_path: Path) -> None:
         async with node.client() as admin:
             stored = (await admin.get(f"/v1/facts/{facts[0]['id']}")).json()
             assert stored["received_from"] == ORG
+            assert (await admin.get(f"/v1/facts/{forged_fact['id']}")).status_code == 404
             audit = (await admin.get("/v1/federation/audit")).json()["entries"]
             kinds = {e["event_type"] for e in audit}
             assert {"capability_verified", "capability_rejected"} <= kinds

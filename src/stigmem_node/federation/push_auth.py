@@ -34,13 +34,10 @@ async def resolve(
 ) -> PushSender:
     """The sender of a push. Raises ``Unauthorized`` / ``Forbidden`` (audited)."""
     if authorization:
-        try:
-            auth = await federation.peer_auth.authenticate(authorization)
-        except Unauthorized:
-            if not capability:
-                raise
-        else:
-            return PushSender(auth.peer, auth.claims.scopes)
+        # A presented peer token decides: one that fails (bad signature, replay, certificate
+        # SAN mismatch) is a 401 and never falls through to a capability (as upstream).
+        auth = await federation.peer_auth.authenticate(authorization)
+        return PushSender(auth.peer, auth.claims.scopes)
     if capability:
         return await _capability_sender(federation, capability)
     raise Unauthorized(CREDENTIALS_REQUIRED)
