@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stigmem_node.cli import decay, export, facts, federation, keys
+from stigmem_node.cli import decay, export, facts, federation, keys, migrate
 from stigmem_node.cli import mcp as mcp_command
 from stigmem_node.cli import tls as tls_command
 
@@ -23,6 +23,6 @@ def serve() -> None:
 
 
 for group in (keys.auth, keys.keys, *facts.COMMANDS, mcp_command.mcp, *federation.COMMANDS,
-              *decay.COMMANDS, *export.COMMANDS):  # fmt: skip
+              *decay.COMMANDS, *export.COMMANDS, *migrate.COMMANDS):  # fmt: skip
     main.add_command(group)
 main.add_command(tls_command.tls)

@@ -149,7 +149,8 @@ def load_or_create_keys_txn(cur: Cursor) -> NodeKeys:
             raise InvalidKey("node_meta.federation_privkey is not a valid Ed25519 seed") from None
     keys = NodeKeys.generate()
     cur.executemany(
-        "INSERT OR REPLACE INTO node_meta (key, value) VALUES (?, ?)",
+        "INSERT INTO node_meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [("federation_pubkey", keys.pubkey), ("federation_privkey", keys.seed_text)],
     )
     return keys
