@@ -60,6 +60,7 @@ class Rates:
     probes_per_s: float = 1.0
     contest_every_s: float = 5.0
     retract_share: float = 0.1
+    cross_retractions: bool = False  # half the retractions come from another node
 
 
 class Load:
@@ -148,14 +149,24 @@ class Load:
                 self.own[target.name].append(item)
 
     async def retract(self, target: Target) -> bool:
-        """Retract one of ``target``'s own earlier facts (same content, confidence 0)."""
-        mine = self.own[target.name]
+        """Retract an earlier fact (same content, confidence 0): one of ``target``'s own, or
+        with ``cross_retractions`` sometimes another node's that ``target`` already holds."""
+        owner = target
+        if self.rates.cross_retractions and self.rng.random() < 0.5:
+            owner = self.pick(exclude=target) or target
+        mine = self.own[owner.name]
         if not mine:
             return False
         original = self.rng.choice(mine)
+        body = {**original.body, "confidence": 0.0}
+        if owner is not target:
+            held = await self.call(target, "GET", f"/v1/facts/{original.fact_id}", (200, 404))
+            if held is None or held.status_code != 200:
+                return False
+            body["source"] = target.source  # another agent retracts it
         mine.remove(original)
         self.ledger.retracted[original.fact_id] = ""
-        done = await self.write(target, {**original.body, "confidence": 0.0}, "retraction")
+        done = await self.write(target, body, "retraction")
         if done is None:
             del self.ledger.retracted[original.fact_id]
         else:

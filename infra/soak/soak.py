@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cluster import LocalNode, NodeError, cli_runner, free_port
 from ledger import Fault, Ledger
 from load import Load, Rates, Target
 from procnet import socket_owner
@@ -34,6 +33,7 @@ from proxy import FaultProxy
 from wire import WiringError, run_wiring
 
 import report
+from cluster import LocalNode, NodeError, cli_runner, free_port
 
 SOAK_ENV = {
     "STIGMEM_FEDERATION_PULL_INTERVAL_S": "1",
@@ -148,6 +148,7 @@ class Soak:
     # -- the run ---------------------------------------------------------------------------
     async def drive(self) -> None:
         rates = Rates(self.args.writes_per_s, self.args.reads_per_s)
+        rates.cross_retractions = self.args.cross_retractions
         load = Load([m.target for m in self.members], self.ledger, rates, self.args.seed)
         self.ledger.started_at = time.monotonic()
         say(f"load for {self.args.minutes} min")
@@ -215,7 +216,8 @@ class Soak:
             tracebacks[member.node.name] = log.count("Traceback (most recent call last)")
         config = {"nodes": self.args.nodes, "minutes": self.args.minutes,
                   "writes_per_s": self.args.writes_per_s, "reads_per_s": self.args.reads_per_s,
-                  "seed": self.args.seed}  # fmt: skip
+                  "seed": self.args.seed,
+                  "cross_retractions": self.args.cross_retractions}  # fmt: skip
         return report.build(config, self.ledger, views, exits, tracebacks)
 
     async def close(self) -> None:
@@ -247,6 +249,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--converge-s", type=float, default=120.0,
                         help="how long to wait for every node to hold every fact")  # fmt: skip
+    parser.add_argument("--cross-retractions", action="store_true",
+                        help="half the retractions by a node other than the writer")  # fmt: skip
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs")
     args = parser.parse_args(argv)
