@@ -22,7 +22,7 @@ from tests.deploy import infra
 from tests.deploy.engine import BASE_IMAGE, Engine, cleanup, find_engine, wait_healthy
 from tests.process import NodeProcess, free_port
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("container-image")]  # one build
 wire = infra.load("wire")
 
 ENGINE, WHY_NOT = find_engine()
