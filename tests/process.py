@@ -26,7 +26,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -326,15 +326,24 @@ class NodeProcess:
 
 
 class NodeFactory:
-    """Creates named nodes under one directory; stops every running one on ``close``."""
+    """Creates named nodes under one directory; stops every running one on ``close``.
 
-    def __init__(self, root: Path) -> None:
+    ``database_url(data_dir)``, when given, is each node's PostgreSQL database (the test's
+    engine, see ``tests.pg``); a node whose ``env`` names one itself keeps it.
+    """
+
+    def __init__(self, root: Path, database_url: Callable[[Path], str] | None = None) -> None:
         self.root = root
         self.nodes: list[NodeProcess] = []
+        self._database_url = database_url
 
     def __call__(self, name: str = "node", *, start: bool = True, **kwargs: Any) -> NodeProcess:
         if any(n.name == name for n in self.nodes):
             raise ValueError(f"a node named {name!r} already exists")
+        if self._database_url is not None:
+            env = dict(kwargs.pop("env", None) or {})
+            env.setdefault("STIGMEM_DATABASE_URL", self._database_url(self.root / name))
+            kwargs["env"] = env
         node = NodeProcess(self.root / name, name=name, **kwargs)
         self.nodes.append(node)
         return node.start() if start else node
@@ -355,9 +364,16 @@ class NodeFactory:
 
 
 @pytest.fixture
-def node_factory(tmp_path: Path) -> Iterator[NodeFactory]:
-    """Start real nodes with ``node_factory("a", env={...})``; all are stopped at teardown."""
-    factory = NodeFactory(tmp_path / "nodes")
+def node_factory(tmp_path: Path, storage: Any) -> Iterator[NodeFactory]:
+    """Start real nodes with ``node_factory("a", env={...})``; all are stopped at teardown.
+
+    On the test's engine: with PostgreSQL each node gets a database of its own."""
+    factory = NodeFactory(
+        tmp_path / "nodes",
+        (lambda d: storage.settings_for(d)["database_url"])
+        if storage.engine == "postgres"
+        else None,
+    )
     try:
         yield factory
     finally:

@@ -135,11 +135,16 @@ def wait_for(what: str, probe: Callable[[], T | None], deadline_s: float = DEADL
 
 
 def cli(
-    *args: str, db: Path, env: dict[str, str] | None = None
+    *args: str, db: Path | NodeProcess, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``stigmem ...`` against a node's database (as an operator on that host would)."""
+    """Run ``stigmem ...`` against a node's database (as an operator on that host would);
+    ``db``: the SQLite file, or the node process (its database, whichever the engine)."""
     from tests.process import clean_environ
 
+    if isinstance(db, NodeProcess):
+        url = db.extra_env.get("STIGMEM_DATABASE_URL")
+        env = {**({"STIGMEM_DATABASE_URL": url} if url else {}), **(env or {})}
+        db = db.db_path
     full = {**clean_environ(), "STIGMEM_DB_PATH": str(db), **(env or {})}
     command = [sys.executable, "-c", "from stigmem_node.cli import main; main()", *args]
     return subprocess.run(command, env=full, capture_output=True, text=True, timeout=60)

@@ -47,7 +47,7 @@ def test_two_nodes_replicate_both_ways_and_survive_restarts(node_factory: NodeFa
         "team,company,public",
         "--api-key",
         b.proc.admin_key,
-        db=a.proc.db_path,
+        db=a.proc,
         env={"STIGMEM_FEDERATION_PRIVKEY": a.keys.seed_text},
     )
     assert done.returncode == 0, done.stderr
@@ -72,11 +72,9 @@ def test_two_nodes_replicate_both_ways_and_survive_restarts(node_factory: NodeFa
     approve(b, a, peer["peer_id"])
     # B registers with A over HTTP; A's operator approves with the CLI.
     assert declare(a, b, ["team", "company", "public"])["status"] == "pending_approval"
-    done = cli(
-        "federation", "approve", b.node_id, "--fingerprint", b.keys.fingerprint, db=a.proc.db_path
-    )
+    done = cli("federation", "approve", b.node_id, "--fingerprint", b.keys.fingerprint, db=a.proc)
     assert done.returncode == 0, done.stderr
-    listed = cli("peers", "list", db=a.proc.db_path)
+    listed = cli("peers", "list", db=a.proc)
     assert '"status":"active"' in listed.stdout
 
     on_a = {scope: a.assert_fact(f"user:a-{scope}", scope)["id"] for scope in SCOPES}

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from stigmem_node.cli import main as cli
 from stigmem_node.errors import NodeError
 from stigmem_node.federation.gate import Gate
-from tests.conftest import start_node
+from tests.conftest import cli_env, start_node
 from tests.federation.conftest import peer_token, register
 from tests.federation.fakepeer import FakePeer
 from tests.federation.test_puller import eventually
@@ -100,7 +100,7 @@ async def test_cli_approves_lists_and_removes_peers(tmp_path: Path, fake: FakePe
         async with node.client() as client:
             peer_id = await register(client, fake, approve=False)
         db = str(tmp_path / "node.db")
-        runner = CliRunner()
+        runner = CliRunner(env=cli_env(tmp_path))
         wrong = runner.invoke(
             cli,
             [
