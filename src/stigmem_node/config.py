@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     read_threads: int = Field(default=4, ge=1, le=64)
     # PostgreSQL instead of the SQLite file when set (several node processes may share it).
     database_url: str = ""
+    # How long a duty (a peer's pull loop, periodic decay) stays with a process that stopped
+    # renewing its lease before another process sharing the database takes it over.
+    lease_ttl_s: float = Field(default=30.0, ge=0.1, le=3600.0)
 
     # -- auth ----------------------------------------------------------------------------
     bootstrap_key: str = ""

@@ -55,7 +55,7 @@ class Node:
         # Other processes may write to the same database: tick after what they committed.
         self.db.on_write_begin = lambda cur: observe_newest_hlc_txn(cur, self.hlc)
         # This process's presence, and the shared duties it holds (other processes may run).
-        self.leases = Leases(self.db, self.clock)
+        self.leases = Leases(self.db, self.clock, ttl_s=settings.lease_ttl_s)
         self.write_ctx = WriteContext(clock=self.clock, hlc=self.hlc)
         self.keys = KeyService(
             self.db,
@@ -76,6 +76,7 @@ class Node:
         self._build_identity(settings)
         self._build_memory(settings)
         self.federation = Federation(settings, self.db, self.clock, self.write_ctx, self.metrics)
+        self.federation.leases = self.leases
         self.background.append(self.federation)
 
     def _build_memory(self, settings: Settings) -> None:

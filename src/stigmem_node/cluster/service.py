@@ -16,6 +16,7 @@ from stigmem_node.db import Database
 log = logging.getLogger("stigmem.cluster")
 
 Tick = Callable[[], Awaitable[object]]
+Pause = Callable[[float], Awaitable[bool]]
 
 
 class Leases:
@@ -68,6 +69,32 @@ class Leases:
     async def holder(self, name: str) -> str | None:
         """The instance holding ``name`` now, if any."""
         return await self._db.read("lease_holder", store.holder_txn, name, self._until()[0])
+
+    async def exclusive(self, name: str, run: Callable[[], Awaitable[None]], pause: Pause) -> None:
+        """Run the loop ``run()`` only while this process holds ``name``.
+
+        Until the lease is ours, try again every ``ttl_s / 3`` (``pause`` returns False when
+        the node is stopping). A loop whose lease was taken over (this process stalled past
+        the lease's life) is cancelled, and waits its turn again. Returns when ``run()``
+        returns (its work is over) or the node stops.
+        """
+        while True:
+            if await self.hold(name):
+                loop = asyncio.ensure_future(run())
+                try:
+                    while not loop.done() and self.holds(name):
+                        await asyncio.wait({loop}, timeout=self.ttl_s / 3)
+                    if loop.done():
+                        loop.result()  # its exception, if any, is the caller's
+                        return
+                    log.warning("%s: lease taken over by another process; stopping here", name)
+                finally:
+                    loop.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop
+                    await self.release(name)
+            if not await pause(self.ttl_s / 3):
+                return
 
     # -- presence ------------------------------------------------------------------------
     def open(self) -> None:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stigmem_node.clock import Clock, format_ts
 from stigmem_node.config import Settings
@@ -38,6 +38,9 @@ from stigmem_node.federation.pusher import PeerPusher
 from stigmem_node.federation.store import PeerRow
 from stigmem_node.metrics import Metrics
 from stigmem_node.tls.client import PeerTls
+
+if TYPE_CHECKING:
+    from stigmem_node.cluster.service import Leases
 
 log = logging.getLogger("stigmem.federation")
 
@@ -69,6 +72,8 @@ class Federation:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._changed = asyncio.Event()
         self._rng = random.Random()
+        # Several processes on one database: set by the node, so each loop runs in one.
+        self.leases: Leases | None = None
         self.handshake = Handshake(
             db, clock, self.client, lambda: self.node_id, settings.federation_declaration_max_age_s
         )
@@ -236,4 +241,17 @@ class Federation:
                 del self._tasks[key]
         for key, run in wanted.items():
             if key not in self._tasks:
-                self._tasks[key] = asyncio.create_task(run(), name=f"federation-{key[1]}-{key[0]}")
+                self._tasks[key] = asyncio.create_task(
+                    self._exclusive(f"federation-{key[1]}:{key[0]}", run, ctx),
+                    name=f"federation-{key[1]}-{key[0]}",
+                )
+
+    async def _exclusive(
+        self, lease: str, run: Callable[[], Coroutine[Any, Any, None]], ctx: FederationContext
+    ) -> None:
+        """Processes sharing the database pull (push) a peer one at a time: the one holding
+        the peer's lease runs the loop; the others wait to take over (``cluster``)."""
+        if self.leases is None:
+            await run()
+        else:
+            await self.leases.exclusive(lease, run, ctx.pause)
