@@ -27,7 +27,7 @@ ADMIN_KEY = "test-admin-key-0123456789abcdefghijklmnop"
 # Packages whose tests run on both engines (storage matters to them).
 BOTH_ENGINES = frozenset(
     {"facts", "conflicts", "gardens", "identity", "decay", "jobs", "recall", "graph", "lint"}
-    | {"db", "cluster", "federation"}
+    | {"db", "cluster", "federation", "auth"}
 )
 _storage: pg.Storage | None = None  # the running test's (set by the ``_storage`` fixture)
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from stigmem_node.cli import main
-from tests.conftest import start_node
+from tests.conftest import cli_env, start_node
 from tests.facts.support import count_rows
 
 KEY = "cli-bootstrap-key-0123456789abcdefghijkl"
@@ -48,7 +48,8 @@ def test_bootstrap_key_from_environment(db: str) -> None:
 
 async def test_bootstrapped_key_works_against_the_node(tmp_path: Path) -> None:
     db = tmp_path / "node.db"
-    assert run("auth", "bootstrap-key", "--key", KEY, "--db", str(db))[0] == 0
+    env = cli_env(tmp_path, db_path=db)
+    assert run("auth", "bootstrap-key", "--key", KEY, "--db", str(db), env=env)[0] == 0
     async for node in start_node(tmp_path, db_path=db, bootstrap_key=""):
         assert not (tmp_path / "admin.key").exists()  # the store was not empty
         async with node.client(KEY) as c:
@@ -97,7 +98,8 @@ def test_keys_create_errors(db: str, args: list[str], message: str) -> None:
 
 async def test_cli_key_works_against_the_node(tmp_path: Path) -> None:
     db = tmp_path / "node.db"
-    code, out = run("keys", "create", "--entity-uri", "agent:ops", "--db", str(db))
+    env = cli_env(tmp_path, db_path=db)
+    code, out = run("keys", "create", "--entity-uri", "agent:ops", "--db", str(db), env=env)
     assert code == 0
     raw = orjson.loads(out)["raw_key"]
     async for node in start_node(tmp_path, db_path=db, bootstrap_key=""):
