@@ -32,6 +32,7 @@ GOALS = (
     Goal("auth_read_p50_delta_ms", "<=", 1.0, "auth p50 overhead (ms), read"),
     Goal("auth_assert_p50_delta_ms", "<=", 1.0, "auth p50 overhead (ms), assert"),
     Goal("rss_mb", "<=", 300.0, "node RSS (MiB) after reads", 1_000_000),
+    Goal("replication_s", "<=", 20.0, "federation: facts A -> B (s)", 100_000),
 )
 
 

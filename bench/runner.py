@@ -20,10 +20,11 @@ from bench.profiles import Profile
 from bench.report import judge, load_average, machine_info, print_targets
 from bench.scenarios.auth import auth_overhead
 from bench.scenarios.reads import reads
+from bench.scenarios.replication import replication
 from bench.scenarios.writes import batch_assert, single_assert
 from bench.servers import ROOT
 
-SCENARIOS = ("single", "batch", "reads", "auth")
+SCENARIOS = ("single", "batch", "reads", "auth", "replication")
 RESULTS_DIR = ROOT / "bench" / "results"
 
 
@@ -37,6 +38,8 @@ def _steps(profile: Profile, only: set[str]) -> list[tuple[str, Callable[[Contex
         steps.append(("auth", auth_overhead))
     if "reads" in only:
         steps += [(f"reads@{size}", partial(reads, size=size)) for size in profile.sizes]
+    if "replication" in only:
+        steps.append(("replication", replication))
     return steps
 
 
