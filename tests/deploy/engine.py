@@ -55,7 +55,10 @@ class Engine:
         cert = os.environ.get("PIP_CERT")
         if cert and self.podman and Path(cert).is_file():
             args += ["-v", f"{cert}:{cert}:ro"]
-        self(*args, str(REPO), timeout=1200)
+        # One retry: a build can trip over the engine's own storage (seen once with podman:
+        # "layer not known" while copying between stages); a second failure is real.
+        if self(*args, str(REPO), timeout=1200, check=False).returncode != 0:
+            self(*args, str(REPO), timeout=1200)
 
 
 def find_engine() -> tuple[Engine | None, str]:
