@@ -98,9 +98,17 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+CONNECT_TIMEOUT_S = 10  # a server that does not answer is unavailable, not a hang
+
+
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
     """A connection with the node's session settings."""
-    return psycopg.connect(url, autocommit=autocommit, application_name="stigmem-node")
+    return psycopg.connect(
+        url,
+        autocommit=autocommit,
+        application_name="stigmem-node",
+        connect_timeout=CONNECT_TIMEOUT_S,
+    )
 
 
 def _configure_reader(conn: psycopg.Connection[Any]) -> None:
@@ -114,10 +122,13 @@ class PostgresEngine:
     dialect = POSTGRES
     path = None
 
-    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 4, open_timeout_s: float = 30.0, wait_s: float = 5.0
+    ) -> None:
         self.url = url
         self._pool_size = pool_size
-        self._timeout = connect_timeout_s
+        self._timeout = open_timeout_s  # for the pool's first connection, at start-up
+        self._wait_s = wait_s  # for a free (or new) reader connection, per read
         self._writer: psycopg.Connection[Any] | None = None
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
 
@@ -133,7 +144,7 @@ class PostgresEngine:
             self.url,
             min_size=1,
             max_size=self._pool_size,
-            kwargs={"application_name": "stigmem-node"},
+            kwargs={"application_name": "stigmem-node", "connect_timeout": CONNECT_TIMEOUT_S},
             configure=_configure_reader,
             open=False,
             name="stigmem-read",
@@ -228,7 +239,7 @@ class PostgresEngine:
         assert self._pool is not None, "engine is not open"
         for attempt in (1, 2):
             try:
-                with self._pool.connection() as conn, conn.cursor() as raw:
+                with self._pool.connection(self._wait_s) as conn, conn.cursor() as raw:
                     return fn(PgCursor(raw), *args)
             except PoolTimeout as exc:
                 raise Unavailable(LOST) from exc
