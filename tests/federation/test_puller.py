@@ -294,3 +294,27 @@ async def test_more_without_a_new_cursor_does_not_loop(puller: NodeHarness, fake
         # Each cycle asks at most twice (the start, then the stuck cursor), never a burst.
         assert asked[:3] == ["", "stuck", "stuck"]
         assert len(asked) < 40
+
+
+async def test_a_retraction_that_arrives_before_its_fact_still_retracts_it(
+    puller: NodeHarness, fake: FakePeer
+) -> None:
+    """Soak finding: node C's retraction of A's fact reached B before A's fact did."""
+    written = datetime(2026, 1, 1, tzinfo=UTC)
+    original = upstream_fact(timestamp=written.isoformat())
+    retraction = upstream_fact(
+        entity=original["entity"],
+        timestamp=datetime(2026, 1, 2, tzinfo=UTC).isoformat(),
+        confidence=0.0,
+        cid=compute_cid(
+            entity=original["entity"], relation="pref:count", value_type="number",
+            value_v="7", source="agent:bot", confidence=0.0, scope="public",
+        ),
+    )  # fmt: skip
+    fake.pages = {"": page([retraction], "c1", True), "c1": page([original], "c2", False)}
+    async with puller.client() as client:
+        await register(client, fake)
+        await eventually("the original fact", lambda: held(client, original["id"]))
+        shown = (await client.get("/v1/facts", params={"entity": original["entity"]})).json()
+        assert [f["id"] for f in shown["facts"]] == [retraction["id"]]  # the fact is retracted
+        assert shown["facts"][0]["contradicted"] is False

@@ -429,4 +429,27 @@ def write_effects_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: str) -
         return []
     if fact.reserved:
         return []
+    if _retracted_before_arrival_txn(cur, fact, now):
+        return []
     return _detect_conflicts_txn(cur, ctx, fact, now)
+
+
+def _retracted_before_arrival_txn(cur: Cursor, fact: NewFact, now: str) -> bool:
+    """Facts from peers arrive out of order: a retraction of this content, made at or after
+    this fact's (original) time, may already be stored. Then the fact arrives retracted."""
+    row = cur.execute(
+        "SELECT r.id FROM facts f JOIN facts r ON r.entity = f.entity AND r.relation = f.relation"
+        " AND r.scope = f.scope AND r.value_type = f.value_type AND r.value_v = f.value_v"
+        " AND r.garden_id IS f.garden_id"
+        " WHERE f.id = ? AND r.confidence = 0 AND r.id <> f.id AND r.timestamp >= f.timestamp"
+        " ORDER BY r.seq DESC LIMIT 1",
+        (fact.id,),
+    ).fetchone()
+    if row is None:
+        return False
+    cur.execute(
+        "INSERT OR IGNORE INTO fact_retractions (fact_id, retracted_by, reason, retracted_at)"
+        " VALUES (?, ?, 'retraction', ?)",
+        (fact.id, row[0], now),
+    )
+    return True
