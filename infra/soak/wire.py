@@ -124,13 +124,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def compose_nodes(env: dict[str, str], names: Sequence[str]) -> list[WireNode]:
+def compose_nodes(
+    env: dict[str, str], names: Sequence[str], scheme: str = "http"
+) -> list[WireNode]:
     nodes = []
     for name in names:
         prefix = f"NODE_{name.upper()}"
         try:
             nodes.append(WireNode(
-                name=f"node-{name}", url=f"http://node-{name}:8765",
+                name=f"node-{name}", url=f"{scheme}://node-{name}:8765",
                 admin_key=env[f"{prefix}_ADMIN_KEY"], pubkey=env[f"{prefix}_FEDERATION_PUBKEY"],
             ))  # fmt: skip
         except KeyError as exc:
@@ -154,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", default=str(DEFAULT_COMPOSE_FILE), help="compose file")
     parser.add_argument("--env-file", default=str(DEFAULT_ENV_FILE), help="keys.py output")
     parser.add_argument("--nodes", default="a,b,c,d", help="node letters (comma list)")
+    parser.add_argument(
+        "--scheme",
+        choices=("http", "https"),
+        default="http",
+        help="https with the mutual-TLS override (docker-compose.soak.mtls.yml)",
+    )
     args = parser.parse_args(argv)
     env_file = Path(args.env_file)
     if not env_file.is_file():
@@ -162,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     compose = [*shlex.split(args.compose), "-f", args.file, "--env-file", str(env_file)]
     try:
-        nodes = compose_nodes(read_env_file(env_file), args.nodes.split(","))
+        nodes = compose_nodes(read_env_file(env_file), args.nodes.split(","), args.scheme)
         run_wiring(nodes, compose_runner(compose))
     except (WiringError, subprocess.TimeoutExpired) as exc:
         print(f"wire.py: {exc}", file=sys.stderr)

@@ -102,6 +102,8 @@ def test_wire_reads_the_env_file_keys_py_writes(tmp_path: Path) -> None:
     nodes = wire.compose_nodes(wire.read_env_file(env_file), ["a", "b", "c", "d"])
     assert [n.url for n in nodes] == [f"http://node-{x}:8765" for x in "abcd"]
     assert all(n.pubkey and n.admin_key for n in nodes)
+    tls = wire.compose_nodes(wire.read_env_file(env_file), ["a", "b"], "https")
+    assert [n.url for n in tls] == ["https://node-a:8765", "https://node-b:8765"]
     with pytest.raises(wire.WiringError, match="NODE_E_ADMIN_KEY"):
         wire.compose_nodes(wire.read_env_file(env_file), ["e"])
     missing = subprocess.run(
