@@ -5,7 +5,10 @@ reason). ``ingest_txn`` then writes one page in one transaction: it deduplicates
 and by content (assert's CID idempotency rule), inserts the rest with their provenance, adds the
 ``stigmem:received_from`` meta-fact, runs the retraction/contradiction effects of the facts
 write path, audits every rejection and the batch, and (for pulls) stores the page's cursor in
-the same transaction, so a cursor never runs ahead of the facts it covers.
+the same transaction, so a cursor never runs ahead of the facts it covers. While a backlog
+drains, ``ingest_pages_txn`` writes several consecutive pages in one transaction (each page
+checked, deduplicated and audited as on its own): a commit costs a WAL sync and, often, a
+checkpoint, so fewer, larger commits replicate a big store much faster.
 
 A rejected fact is skipped, never retried and never blocks its page (reference B1).
 """
@@ -161,3 +164,13 @@ def ingest_txn(cur: Cursor, ctx: WriteContext, batch: IngestBatch) -> IngestResu
             cur, batch.peer_id, "inbound", batch.cursor, now
         )
     return result
+
+
+def ingest_pages_txn(
+    cur: Cursor, ctx: WriteContext, batches: list[IngestBatch]
+) -> list[IngestResult]:
+    """Write consecutive pages of one peer, in order, in one transaction (all or none).
+
+    Each page is deduplicated against the store as its predecessors left it, audited and
+    has its cursor saved after its facts, so the last cursor saved covers every page."""
+    return [ingest_txn(cur, ctx, batch) for batch in batches]
