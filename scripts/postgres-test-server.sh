@@ -11,13 +11,20 @@
 # tests (no fsync): never put data you care about in it. Run as root, the server runs as the
 # `postgres` user (PostgreSQL refuses to run as root). The last line printed on start is the
 # URL, e.g. `export STIGMEM_TEST_DATABASE_URL=$(scripts/postgres-test-server.sh | tail -1)`;
-# it is also written to $STIGMEM_PG_DIR/url, where the test suite finds it by itself.
+# it is also written to $STIGMEM_PG_DIR/url (.pg/url), where the test suite finds it by itself.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DIR="${STIGMEM_PG_DIR:-$ROOT/.pg}"
-DATA="$DIR/data"
+URL_FILE="$DIR/url"
 USER_NAME=stigmem
+# As root the server runs as `postgres`, which must reach its data directory: a checkout
+# under a private home (e.g. /root) keeps the cluster in /tmp instead (the URL stays here).
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 &&
+    ! runuser -u postgres -- test -x "$(dirname "$DIR")" 2>/dev/null; then
+    DIR="/tmp/stigmem-pg-$(echo "$ROOT" | sha1sum | cut -c1-12)"
+fi
+DATA="$DIR/data"
 
 log() { echo "postgres-test-server: $*" >&2; }
 
@@ -101,7 +108,8 @@ start() {
             exit 1
         }
     fi
-    url >"$DIR/url"
+    mkdir -p "$(dirname "$URL_FILE")"
+    url >"$URL_FILE"
     url
 }
 
@@ -120,11 +128,12 @@ url)
     ;;
 stop)
     [ -n "$BIN" ] && running && as_owner "$BIN/pg_ctl" -D "$DATA" -m fast stop >&2
-    rm -f "$DIR/url"
+    rm -f "$URL_FILE"
     ;;
 destroy)
     [ -n "$BIN" ] && running && as_owner "$BIN/pg_ctl" -D "$DATA" -m immediate stop >&2
     rm -rf "$DIR"
+    rm -f "$URL_FILE"
     ;;
 *)
     log "usage: $0 [start|url|stop|destroy]"
