@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NodeHarness, start_node
-from tests.federation.conftest import register
+from tests.federation.conftest import peer_token, register
 from tests.federation.fakepeer import FakePeer
 
 EMPTY = {"facts": [], "cursor": "c1", "has_more": False}
@@ -75,4 +75,22 @@ async def test_one_process_pulls_a_peer_and_another_takes_over(
         assert await survivor.holder(lease) == survivor.instance
     finally:
         for run in runs.values():
+            await stop(run)
+
+
+async def test_a_nonce_used_at_one_process_is_a_replay_at_the_other(
+    tmp_path: Path, fake: FakePeer
+) -> None:
+    runs = [federated(tmp_path) for _ in range(2)]
+    a, b = [await anext(run) for run in runs]
+    try:
+        async with a.client() as first, b.client() as second:
+            await register(first, fake)
+            token = peer_token(fake, a.node.node_id)
+            headers = {"Authorization": f"Bearer {token}"}
+            assert (await first.get("/v1/federation/facts", headers=headers)).status_code == 200
+            replay = await second.get("/v1/federation/facts", headers=headers)
+            assert (replay.status_code, replay.json()) == (401, {"detail": "nonce_already_seen"})
+    finally:
+        for run in runs:
             await stop(run)
