@@ -185,6 +185,9 @@ class SettingsError(Exception):
     """Raised when the environment holds an invalid value; the message is one line."""
 
 
+SECRET_SETTINGS = frozenset({"database_url"})
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, turning validation errors into one clear line."""
     try:
@@ -192,6 +195,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
+        # A database URL may carry a password: never echo it.
+        got = "" if field in SECRET_SETTINGS else f" (got {first.get('input')!r})"
         raise SettingsError(
-            f"invalid setting STIGMEM_{field.upper()}: {first['msg']} (got {first.get('input')!r})"
+            f"invalid setting STIGMEM_{field.upper()}: {first['msg']}{got}"
         ) from None

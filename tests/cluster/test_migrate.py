@@ -166,6 +166,14 @@ def test_refusals(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 1
     assert "no SQLite database at" in missing.output
+    sqlite = tmp_path / "a.db"
+    sqlite.write_bytes(b"")
+    closed = CliRunner().invoke(
+        cli, ["migrate", "--to", "postgresql://u:secret@127.0.0.1:1/x", "--db", str(sqlite)]
+    )
+    assert closed.exit_code == 1
+    assert "cannot open PostgreSQL postgresql://u:***@127.0.0.1:1/x" in closed.output
+    assert "secret" not in closed.output
     wrong = CliRunner().invoke(cli, ["migrate", "--to", "mysql://x", "--db", "a.db"])
     assert wrong.exit_code == 2
     assert "must be a postgresql:// URL" in wrong.output

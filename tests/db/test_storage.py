@@ -148,3 +148,12 @@ async def test_acknowledged_writes_survive_a_restart(tmp_path: Path) -> None:
             assert again.status_code == 200
             assert again.json() == created
             assert (await c.get("/v1/facts")).json()["total"] == 2
+
+
+@pytest.mark.sqlite_only
+def test_an_invalid_database_url_is_refused_without_echoing_it() -> None:
+    from stigmem_node.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=r"STIGMEM_DATABASE_URL: .*postgresql://") as bad:
+        load_settings(database_url="mysql://user:hunter2@db/x")
+    assert "hunter2" not in str(bad.value)

@@ -137,9 +137,13 @@ class PostgresEngine:
 
     def open(self) -> None:
         """Migrate (under the migration lock), open the writer and the reader pool."""
-        with connect(self.url, autocommit=True) as conn:
-            apply_migrations(conn, POSTGRES)
-        self._writer = connect(self.url)
+        try:
+            with connect(self.url, autocommit=True) as conn:
+                apply_migrations(conn, POSTGRES)
+            self._writer = connect(self.url)
+        except psycopg.OperationalError as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RuntimeError(f"cannot open {self.describe()}: {detail}") from None
         self._pool = ConnectionPool(
             self.url,
             min_size=1,

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from stigmem_node.db.postgres import COMMIT_LOCK_KEY, PostgresEngine, connect, redact
+from stigmem_node.db.postgres import COMMIT_LOCK_KEY, PostgresEngine, connect
 from stigmem_node.db.sqlite import SqliteEngine
 
 # Not copied: rebuilt by the target (its migrations, its full-text index), or live state of
@@ -61,8 +61,8 @@ def copy_to_postgres(
     for engine in (SqliteEngine(sqlite_path), PostgresEngine(url, pool_size=1)):
         try:
             engine.open()  # both on this code's schema
-        except psycopg.OperationalError as exc:
-            raise TransferError(f"cannot reach {redact(url)}: {exc}".strip()) from None
+        except (psycopg.Error, RuntimeError, sqlite3.Error) as exc:  # unreachable, too new
+            raise TransferError(str(exc).strip() or type(exc).__name__) from None
         finally:
             engine.close()
     source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True, isolation_level=None)
