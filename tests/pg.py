@@ -159,6 +159,7 @@ class Storage:
         self.engine = engine
         self._server = server
         self._databases: dict[Path, tuple[str, str]] = {}
+        self._others: list[str] = []  # databases of their own (``new_database_url``)
 
     def settings_for(self, db_path: Path) -> dict[str, Any]:
         """Settings overrides for a node whose (SQLite) data path is ``db_path``."""
@@ -172,14 +173,15 @@ class Storage:
     def new_database_url(self) -> str:
         """A fresh PostgreSQL database of its own (e.g. for node processes)."""
         name, url = self._server().create_database()
-        self._databases[Path(f"/nonexistent/{name}")] = (name, url)
+        self._others.append(name)
         return url
 
     def close(self) -> None:
-        for name, _ in self._databases.values():
+        for name in [name for name, _ in self._databases.values()] + self._others:
             with contextlib.suppress(psycopg.Error):
                 self._server().drop_database(name)
         self._databases.clear()
+        self._others.clear()
 
 
 def rows(db: Any, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
