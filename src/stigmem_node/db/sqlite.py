@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -45,6 +46,20 @@ def connect(path: Path, synchronous: str, *, readonly: bool = False) -> sqlite3.
     return conn
 
 
+def _private_files(path: Path) -> None:
+    """The database and its -wal/-shm files readable by the node's user only.
+
+    SQLite creates -wal and -shm with the database file's mode, so the file is created 0600
+    before SQLite first opens it (the WAL holds fact data too); existing files are tightened.
+    """
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            name.chmod(0o600)
+
+
 class SqliteEngine:
     """WAL, ``synchronous=FULL`` unless relaxed; writers exclude each other with
     ``BEGIN IMMEDIATE`` (also across processes sharing the file)."""
@@ -65,6 +80,7 @@ class SqliteEngine:
     def open(self) -> None:
         """Create the file if needed, switch it to WAL, migrate."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_files(self.path)
         conn = connect(self.path, self.synchronous)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -74,8 +90,7 @@ class SqliteEngine:
         except BaseException:
             conn.close()
             raise
-        with contextlib.suppress(OSError):
-            self.path.chmod(0o600)
+        _private_files(self.path)
         self._writer = conn
 
     def close(self) -> None:
