@@ -6,10 +6,12 @@ import stat
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import fact_body, start_node
 
 
+@pytest.mark.sqlite_only
 async def test_database_wal_and_shm_are_0600(tmp_path: Path) -> None:
     async for harness in start_node(tmp_path, sqlite_synchronous="full"):
         async with harness.client() as client:

@@ -106,7 +106,12 @@ class Database:
 
             engine = PostgresEngine(settings.database_url, pool_size=settings.read_threads)
         else:
-            engine = SqliteEngine(settings.db_path, settings.sqlite_synchronous)
+            engine = SqliteEngine(
+                settings.db_path,
+                settings.sqlite_synchronous,
+                cache_mb=settings.sqlite_cache_mb,
+                mmap_mb=settings.sqlite_mmap_mb,
+            )
         return cls(engine, batch_max=settings.write_batch_max, read_threads=settings.read_threads)
 
     @property
