@@ -40,8 +40,10 @@ class Settings(BaseSettings):
 
     # -- storage -------------------------------------------------------------------------
     sqlite_synchronous: Literal["full", "normal", "off"] = "full"
-    sqlite_cache_mb: int = Field(default=32, ge=1, le=65_536)
-    sqlite_mmap_mb: int = Field(default=256, ge=0, le=1_048_576)
+    # Per connection; measured at 1 000 000 facts (bench): 16 MB cache + 32 MB map keep RSS
+    # at 280 MB with the same read latency as 32 + 256 (880 MB).
+    sqlite_cache_mb: int = Field(default=16, ge=1, le=65_536)
+    sqlite_mmap_mb: int = Field(default=32, ge=0, le=1_048_576)
     write_batch_max: int = Field(default=256, ge=1, le=10_000)
     read_threads: int = Field(default=4, ge=1, le=64)
     # PostgreSQL instead of the SQLite file when set (several node processes may share it).

@@ -33,8 +33,8 @@ def connect(
     synchronous: str,
     *,
     readonly: bool = False,
-    cache_mb: int = 32,
-    mmap_mb: int = 256,
+    cache_mb: int = 16,
+    mmap_mb: int = 32,
 ) -> sqlite3.Connection:
     """A connection with the node's settings (autocommit: transactions are explicit)."""
     conn = sqlite3.connect(
@@ -75,7 +75,7 @@ class SqliteEngine:
     dialect = SQLITE
 
     def __init__(
-        self, path: Path, synchronous: str = "full", *, cache_mb: int = 32, mmap_mb: int = 256
+        self, path: Path, synchronous: str = "full", *, cache_mb: int = 16, mmap_mb: int = 32
     ) -> None:
         self.path = path
         self.synchronous = synchronous
