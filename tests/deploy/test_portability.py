@@ -25,7 +25,7 @@ from stigmem_node.cli import main
 from stigmem_node.clock import FakeClock, format_ts
 from stigmem_node.config import Settings
 from stigmem_node.db import Database
-from stigmem_node.facts.store import SELECT_RECORD, to_record
+from stigmem_node.facts.rules import SELECT_RECORD, to_record
 from stigmem_node.portability.export import exported_columns_txn
 from stigmem_node.portability.tables import DERIVED_PREFIX, EXCLUDED, EXPORTED
 from tests import pg

@@ -8,7 +8,7 @@ from typing import Any
 
 from stigmem_node.audit.log import record_txn
 from stigmem_node.db import Cursor
-from stigmem_node.facts.store import live_sql, valid_until_sql
+from stigmem_node.facts.rules import live_sql, valid_until_sql
 from stigmem_node.facts.visibility import ReadView, acl_sql
 
 DECAY_ACTOR = "stigmem:system:decay"

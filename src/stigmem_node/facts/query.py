@@ -11,7 +11,7 @@ from typing import Any
 from stigmem_node.clock import format_ts, parse_ts
 from stigmem_node.db import Cursor
 from stigmem_node.errors import BadRequest
-from stigmem_node.facts.store import SELECT_RECORD, beaten_sql, not_expired_sql, to_record
+from stigmem_node.facts.rules import SELECT_RECORD, beaten_sql, not_expired_sql, to_record
 from stigmem_node.facts.visibility import ReadView, acl_sql
 
 _SELECT_FROM = SELECT_RECORD.removesuffix("facts f")  # "SELECT <record columns> FROM "

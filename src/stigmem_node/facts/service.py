@@ -11,39 +11,29 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
 from pydantic import ValidationError
 
-from stigmem_node.audit.log import record_txn
 from stigmem_node.auth.caller import Caller
 from stigmem_node.clock import format_ts, normalise_utc_input
 from stigmem_node.db import Database
 from stigmem_node.errors import (
     BadRequest,
-    Conflict,
     Forbidden,
     NodeError,
     NotFound,
     PayloadTooLarge,
 )
 from stigmem_node.facts import store
+from stigmem_node.facts.batch import batch_txn, validation_error
 from stigmem_node.facts.cid import CID_RE, compute_cid, is_cid
 from stigmem_node.facts.models import AssertRequest
+from stigmem_node.facts.rules import finish_record
 from stigmem_node.facts.store import AssertOutcome, NewFact, WriteContext
-from stigmem_node.facts.uri import InvalidEntityURI, is_reserved, normalise_uri
+from stigmem_node.facts.uri import InvalidEntityURI, normalise_uri
 from stigmem_node.facts.values import encode_v
 from stigmem_node.facts.visibility import ReadView
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-BARE_RELATION_WARNING = (
-    "bare relation '{relation}' has no namespace prefix; rename to 'your-prefix:{relation}' to"
-    " prevent silent collisions (see relation-convention.md)"
-)
-RESERVED_RELATION_WARNING = (
-    "relation '{relation}' uses the reserved 'stigmem:' prefix; it is for protocol metadata"
-)
-
 
 RESERVED_NAMESPACE = {
     "code": "reserved_namespace",
@@ -185,10 +175,7 @@ class FactService:
         fact = self.prepare(caller, req, await self.check_garden(caller, req))
         fact.attested_key_id = attested_key_id
         outcome = await self.db.write("assert_fact", store.assert_fact_txn, self.ctx, fact)
-        if outcome.created:
-            outcome.record["warnings"] = relation_warnings(fact.relation)
-            if outcome.conflict_ids:
-                outcome.record["contradicted"] = True
+        finish_record(fact, outcome)
         return outcome
 
     async def assert_batch(
@@ -217,12 +204,12 @@ class FactService:
                 fact.attested_key_id = attested_key_id
                 prepared.append(fact)
             except ValidationError as exc:
-                prepared.append(_validation_error(exc))
+                prepared.append(validation_error(exc))
             except NodeError as exc:
                 prepared.append(exc)
         key = (caller.entity_uri, idempotency_key, body_digest) if idempotency_key else None
         return await self.db.write(
-            "assert_batch", _batch_txn, self.ctx, prepared, atomic, key, caller.entity_uri
+            "assert_batch", batch_txn, self.ctx, prepared, atomic, key, caller.entity_uri
         )
 
     async def _batch_garden(
@@ -241,14 +228,6 @@ class FactService:
         if isinstance(found, NodeError):
             raise found
         return found
-
-    @staticmethod
-    def _finish(fact: NewFact, outcome: AssertOutcome) -> dict[str, Any]:
-        if outcome.created:
-            outcome.record["warnings"] = relation_warnings(fact.relation)
-            if outcome.conflict_ids:
-                outcome.record["contradicted"] = True
-        return outcome.record
 
     # -- reads ---------------------------------------------------------------------------
     async def get_fact(self, caller: Caller, fact_id: str) -> dict[str, Any]:
@@ -324,132 +303,6 @@ class FactService:
         }
 
 
-_NOT_RUN = {
-    "code": "batch_aborted",
-    "message": "not written: another item in the atomic batch failed",
-}
-
-
-def relation_warnings(relation: str) -> list[str]:
-    if is_reserved(relation):
-        return [RESERVED_RELATION_WARNING.format(relation=relation)]
-    if ":" not in relation:
-        return [BARE_RELATION_WARNING.format(relation=relation)]
-    return []
-
-
 def check_fact_id(fact_id: str) -> None:
     if not _UUID.match(fact_id):
         raise BadRequest({"code": "invalid_fact_id", "message": "a fact id is a UUID or a CID"})
-
-
-def _validation_error(exc: ValidationError) -> NodeError:
-    errors = [
-        {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()
-    ]
-    return NodeError(errors, status=422)
-
-
-def _batch_txn(
-    cur: Any,
-    ctx: WriteContext,
-    prepared: list[NewFact | NodeError],
-    atomic: bool,
-    key: tuple[str, str, str] | None,
-    writer: str,
-) -> dict[str, Any]:
-    now = format_ts(ctx.clock.now())
-    if key is not None:
-        row = cur.execute(
-            "SELECT body_digest, response FROM batch_requests"
-            " WHERE principal = ? AND idempotency_key = ?",
-            key[:2],
-        ).fetchone()
-        if row is not None:
-            if row[0] != key[2]:
-                raise Conflict(
-                    {
-                        "code": "idempotency_key_reused",
-                        "message": "this idempotency_key was used with a different body",
-                    }
-                )
-            stored: dict[str, Any] = orjson.loads(row[1])
-            return stored
-    results: list[dict[str, Any]] = []
-    failed = any(isinstance(entry, NodeError) for entry in prepared)
-    for index, entry in enumerate(prepared):
-        if isinstance(entry, NodeError):
-            results.append({"index": index, "status": entry.status, "detail": entry.detail})
-        elif atomic and failed:
-            results.append({"index": index, "status": 424, "detail": _NOT_RUN})
-        else:
-            cur.execute("SAVEPOINT batch_item")
-            try:
-                outcome = store.assert_fact_txn(cur, ctx, entry)
-            except NodeError as exc:
-                cur.execute("ROLLBACK TO batch_item")
-                results.append({"index": index, "status": exc.status, "detail": exc.detail})
-            else:
-                record = FactService._finish(entry, outcome)
-                results.append({"index": index, "status": 201, "fact": record})
-            cur.execute("RELEASE batch_item")
-    accepted = sum(1 for r in results if r["status"] == 201)
-    if atomic and accepted != len(results):
-        # Undo whatever this batch wrote: the caller's savepoint rolls back on raise, so
-        # return the failure through an exception carrying the response.
-        raise _AtomicFailure(results)
-    response = {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
-    summary = _batch_outcome(results, atomic, key[1] if key else None)
-    record_txn(cur, now, "fact_batch", entity_uri=writer, detail=summary)
-    if key is not None:
-        cur.execute(
-            "INSERT INTO batch_requests (principal, idempotency_key, body_digest, response,"
-            " created_at) VALUES (?, ?, ?, ?, ?)",
-            (key[0], key[1], key[2], orjson.dumps(response).decode(), now),
-        )
-    return response
-
-
-def _batch_outcome(
-    results: list[dict[str, Any]], atomic: bool, idempotency_key: str | None
-) -> dict[str, Any]:
-    """The ``fact_batch`` audit detail: counts, and each refused item's status and reason."""
-    refused = [
-        {"index": r["index"], "status": r["status"], "detail": r["detail"]}
-        for r in results
-        if r["status"] != 201
-    ]
-    return {
-        "accepted": len(results) - len(refused),
-        "rejected": len(refused),
-        "atomic": atomic,
-        "idempotency_key": idempotency_key,
-        "refused": refused[:50],  # bounded: the response itself has them all
-    }
-
-
-class _AtomicFailure(NodeError):
-    """An atomic batch failed: nothing is kept; the body reports every item."""
-
-    def __init__(self, results: list[dict[str, Any]]) -> None:
-        for result in results:
-            if result["status"] == 201:
-                result.pop("fact", None)
-                result["status"] = 424
-                result["detail"] = _NOT_RUN
-        super().__init__(
-            {
-                "code": "batch_rejected",
-                "message": "atomic batch not written: at least one item failed",
-            },
-            status=422,
-        )
-        self.results = results
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "detail": self.detail,
-            "accepted": 0,
-            "rejected": len(self.results),
-            "results": self.results,
-        }

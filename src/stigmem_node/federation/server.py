@@ -23,7 +23,7 @@ import orjson
 from stigmem_node.db import Cursor
 from stigmem_node.errors import BadRequest
 from stigmem_node.facts.hlc import parse_hlc
-from stigmem_node.facts.store import COLUMNS, to_record
+from stigmem_node.facts.rules import COLUMNS, to_record
 from stigmem_node.facts.visibility import shareable_sql
 
 _CURSOR_PREFIX = "s"

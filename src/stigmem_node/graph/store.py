@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import orjson
 
 from stigmem_node.db import Cursor
-from stigmem_node.facts.store import live_sql
+from stigmem_node.facts.rules import live_sql
 from stigmem_node.facts.uri import InvalidEntityURI, normalise_uri
 from stigmem_node.facts.visibility import ReadView, acl_sql
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from stigmem_node.db import Cursor
-from stigmem_node.facts.store import live_sql, valid_until_sql
+from stigmem_node.facts.rules import live_sql, valid_until_sql
 from stigmem_node.facts.visibility import ReadView, acl_sql
 
 # The facts of a JSON list of entities: the list drives, each entity probes the triple index

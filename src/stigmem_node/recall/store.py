@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from stigmem_node.db import Cursor
-from stigmem_node.facts.store import COLUMNS, beaten_sql, contradicted_sql, live_sql, to_record
+from stigmem_node.facts.rules import COLUMNS, beaten_sql, contradicted_sql, live_sql, to_record
 from stigmem_node.facts.visibility import ReadView, acl_sql
 from stigmem_node.recall.text import Term
 

@@ -1,0 +1,133 @@
+"""``POST /v1/facts/batch`` in one transaction: per-item savepoints, all-or-nothing when atomic,
+idempotency keys that replay the first response (another body under the same key is 409)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from stigmem_node.audit.log import record_txn
+from stigmem_node.clock import format_ts
+from stigmem_node.errors import Conflict, NodeError
+from stigmem_node.facts import store
+from stigmem_node.facts.rules import finish_record
+from stigmem_node.facts.store import NewFact, WriteContext
+
+_NOT_RUN = {
+    "code": "batch_aborted",
+    "message": "not written: another item in the atomic batch failed",
+}
+
+
+def validation_error(exc: ValidationError) -> NodeError:
+    errors = [
+        {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()
+    ]
+    return NodeError(errors, status=422)
+
+
+def batch_txn(
+    cur: Any,
+    ctx: WriteContext,
+    prepared: list[NewFact | NodeError],
+    atomic: bool,
+    key: tuple[str, str, str] | None,
+    writer: str,
+) -> dict[str, Any]:
+    now = format_ts(ctx.clock.now())
+    if key is not None:
+        row = cur.execute(
+            "SELECT body_digest, response FROM batch_requests"
+            " WHERE principal = ? AND idempotency_key = ?",
+            key[:2],
+        ).fetchone()
+        if row is not None:
+            if row[0] != key[2]:
+                raise Conflict(
+                    {
+                        "code": "idempotency_key_reused",
+                        "message": "this idempotency_key was used with a different body",
+                    }
+                )
+            stored: dict[str, Any] = orjson.loads(row[1])
+            return stored
+    results: list[dict[str, Any]] = []
+    failed = any(isinstance(entry, NodeError) for entry in prepared)
+    for index, entry in enumerate(prepared):
+        if isinstance(entry, NodeError):
+            results.append({"index": index, "status": entry.status, "detail": entry.detail})
+        elif atomic and failed:
+            results.append({"index": index, "status": 424, "detail": _NOT_RUN})
+        else:
+            cur.execute("SAVEPOINT batch_item")
+            try:
+                outcome = store.assert_fact_txn(cur, ctx, entry)
+            except NodeError as exc:
+                cur.execute("ROLLBACK TO batch_item")
+                results.append({"index": index, "status": exc.status, "detail": exc.detail})
+            else:
+                record = finish_record(entry, outcome)
+                results.append({"index": index, "status": 201, "fact": record})
+            cur.execute("RELEASE batch_item")
+    accepted = sum(1 for r in results if r["status"] == 201)
+    if atomic and accepted != len(results):
+        # Undo whatever this batch wrote: the caller's savepoint rolls back on raise, so
+        # return the failure through an exception carrying the response.
+        raise _AtomicFailure(results)
+    response = {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+    summary = _batch_outcome(results, atomic, key[1] if key else None)
+    record_txn(cur, now, "fact_batch", entity_uri=writer, detail=summary)
+    if key is not None:
+        cur.execute(
+            "INSERT INTO batch_requests (principal, idempotency_key, body_digest, response,"
+            " created_at) VALUES (?, ?, ?, ?, ?)",
+            (key[0], key[1], key[2], orjson.dumps(response).decode(), now),
+        )
+    return response
+
+
+def _batch_outcome(
+    results: list[dict[str, Any]], atomic: bool, idempotency_key: str | None
+) -> dict[str, Any]:
+    """The ``fact_batch`` audit detail: counts, and each refused item's status and reason."""
+    refused = [
+        {"index": r["index"], "status": r["status"], "detail": r["detail"]}
+        for r in results
+        if r["status"] != 201
+    ]
+    return {
+        "accepted": len(results) - len(refused),
+        "rejected": len(refused),
+        "atomic": atomic,
+        "idempotency_key": idempotency_key,
+        "refused": refused[:50],  # bounded: the response itself has them all
+    }
+
+
+class _AtomicFailure(NodeError):
+    """An atomic batch failed: nothing is kept; the body reports every item."""
+
+    def __init__(self, results: list[dict[str, Any]]) -> None:
+        for result in results:
+            if result["status"] == 201:
+                result.pop("fact", None)
+                result["status"] = 424
+                result["detail"] = _NOT_RUN
+        super().__init__(
+            {
+                "code": "batch_rejected",
+                "message": "atomic batch not written: at least one item failed",
+            },
+            status=422,
+        )
+        self.results = results
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "detail": self.detail,
+            "accepted": 0,
+            "rejected": len(self.results),
+            "results": self.results,
+        }
