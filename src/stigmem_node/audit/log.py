@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from stigmem_node.db import Cursor
-from stigmem_node.ids import new_uuid
+from stigmem_node.ids import new_time_uuid
 
 # Entity URIs of OIDC session keys (minted only by ``POST /v1/auth/oidc/exchange``).
 OIDC_ENTITY_PREFIX = "oidc:"
@@ -59,6 +59,6 @@ def event_row(
     if oidc_sub is None and entity_uri is not None and entity_uri.startswith(OIDC_ENTITY_PREFIX):
         oidc_sub = entity_uri[len(OIDC_ENTITY_PREFIX) :] or None
     return (
-        new_uuid(), event_type, entity_uri, oidc_sub, fact_id, source, attested_key_id,
+        new_time_uuid(), event_type, entity_uri, oidc_sub, fact_id, source, attested_key_id,
         ts, tenant_id, orjson.dumps(detail).decode() if detail is not None else None,
     )  # fmt: skip

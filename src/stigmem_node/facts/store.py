@@ -20,7 +20,7 @@ from stigmem_node.facts.hlc import HybridClock
 from stigmem_node.facts.rules import SELECT_RECORD, live_sql, to_record, valid_until_sql
 from stigmem_node.facts.uri import is_reserved
 from stigmem_node.facts.visibility import ReadView, acl_sql
-from stigmem_node.ids import new_uuid
+from stigmem_node.ids import new_time_uuid
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class NewFact:
     origin_node_id: str | None = None
     origin_allowed_scopes: list[str] | None = None
     re_federation_blocked: bool = False
-    id: str = field(default_factory=new_uuid)
+    id: str = field(default_factory=new_time_uuid)
     cid: str = ""
 
     def __post_init__(self) -> None:
@@ -271,7 +271,7 @@ def _detect_conflicts_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: st
         if (value_type, value_v) in seen:
             continue
         seen.add((value_type, value_v))
-        conflict_id = f"stigmem:conflict:{new_uuid()}"
+        conflict_id = f"stigmem:conflict:{new_time_uuid()}"
         cur.execute(
             "INSERT INTO conflicts (id, fact_a_id, fact_b_id, status, detected_at)"
             " VALUES (?, ?, ?, 'unresolved', ?)",
