@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from stigmem_node import __version__
@@ -21,6 +22,8 @@ from stigmem_node.conflicts.api import router as conflicts_router
 from stigmem_node.decay.api import router as decay_router
 from stigmem_node.errors import install_handlers
 from stigmem_node.facts.api import router as facts_router
+from stigmem_node.facts.fastpath import PATH as FASTPATH
+from stigmem_node.facts.fastpath import FastAssert
 from stigmem_node.federation.api import PEER_TOKEN_PATHS
 from stigmem_node.federation.api import router as federation_router
 from stigmem_node.gardens.api import router as gardens_router
@@ -84,6 +87,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.include_router(router)
     assets = resources.files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+    app.add_middleware(FastAssert, node=node, route=_route(facts_router, "POST", FASTPATH))
     app.add_middleware(EdgeMiddleware, node=node, exempt=AUTH_EXEMPT)
     app.add_middleware(TransportGuard, node=node, peer_paths=PEER_TOKEN_PATHS)  # outermost
     return app
+
+
+def _route(router: APIRouter, method: str, path: str) -> APIRoute:
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path == path and method in (route.methods or ()):
+            return route
+    raise LookupError(f"no route {method} {path}")
