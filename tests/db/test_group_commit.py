@@ -117,6 +117,62 @@ async def test_constraint_error_of_one_item_is_isolated(
     assert {"dup", "other"} <= keys_on_disk(db)
 
 
+async def test_replayable_items_skip_savepoints_until_one_fails(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    commits, replays = db.commits, db.replays
+    tasks = [
+        asyncio.create_task(db.write("put", put_txn, f"r{i}", i == 2, replayable=i % 2 == 0))
+        for i in range(6)
+    ]
+    await asyncio.sleep(0)
+    g.release.set()
+    await gate_task
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[2], ValueError)
+    assert str(results[2]) == "item r2 failed"  # the item's own error, not the replay's
+    assert [r for i, r in enumerate(results) if i != 2] == ["r0", "r1", "r3", "r4", "r5"]
+    assert db.replays - replays == 1  # the group ran again, each item in its savepoint
+    assert db.commits - commits == 2  # still one commit for the whole group
+    on_disk = keys_on_disk(db)
+    assert "r2" not in on_disk
+    assert {"r0", "r1", "r3", "r4", "r5"} <= on_disk
+
+
+async def test_replayable_constraint_error_is_isolated(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    first = asyncio.create_task(db.write("put", put_txn, "rdup", replayable=True))
+    second = asyncio.create_task(db.write("put", put_txn, "rdup", replayable=True))
+    third = asyncio.create_task(db.write("put", put_txn, "rother", replayable=True))
+    await asyncio.sleep(0)
+    g.release.set()
+    await gate_task
+    assert await first == "rdup"
+    with pytest.raises(pg.INTEGRITY_ERRORS):
+        await second
+    assert await third == "rother"
+    assert {"rdup", "rother"} <= keys_on_disk(db)
+
+
+async def test_replayable_items_commit_without_a_replay(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    replays = db.replays
+    tasks = [
+        asyncio.create_task(db.write("put", put_txn, f"ok{i}", replayable=True)) for i in range(5)
+    ]
+    await asyncio.sleep(0)
+    g.release.set()
+    await gate_task
+    assert await asyncio.gather(*tasks) == [f"ok{i}" for i in range(5)]
+    assert db.replays == replays
+    assert {f"ok{i}" for i in range(5)} <= keys_on_disk(db)
+
+
 def test_write_sync(db: Database) -> None:
     assert db.write_sync(put_txn, "sync") == "sync"
     assert "sync" in keys_on_disk(db)

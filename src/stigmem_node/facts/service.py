@@ -174,7 +174,9 @@ class FactService:
         attested_key_id = await self.attest(caller, req)
         fact = self.prepare(caller, req, await self.check_garden(caller, req))
         fact.attested_key_id = attested_key_id
-        outcome = await self.db.write("assert_fact", store.assert_fact_txn, self.ctx, fact)
+        outcome = await self.db.write(
+            "assert_fact", store.assert_fact_txn, self.ctx, fact, replayable=True
+        )
         finish_record(fact, outcome)
         return outcome
 
