@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from stigmem_node.audit.log import record_txn
 from stigmem_node.clock import format_ts
 from stigmem_node.errors import Conflict, NodeError
-from stigmem_node.facts import store
+from stigmem_node.facts import bulk, store
 from stigmem_node.facts.rules import finish_record
 from stigmem_node.facts.store import NewFact, WriteContext
 
@@ -60,6 +60,11 @@ def batch_txn(
     # in the writer's savepoint, one savepoint per item made SQLite copy each page the batch
     # keeps touching into its sub-journal again for every item: a 500-fact batch cost 2.5x
     # more, and more as the database grew.
+    writes = [] if atomic and failed else [e for e in prepared if isinstance(e, NewFact)]
+    if bulk.independent(writes):
+        outcomes = iter(bulk.assert_many_txn(cur, ctx, writes))
+    else:  # facts that affect each other: one by one, in order
+        outcomes = iter([store.assert_fact_txn(cur, ctx, fact) for fact in writes])
     results: list[dict[str, Any]] = []
     for index, entry in enumerate(prepared):
         if isinstance(entry, NodeError):
@@ -67,8 +72,8 @@ def batch_txn(
         elif atomic and failed:
             results.append({"index": index, "status": 424, "detail": _NOT_RUN})
         else:
-            outcome = store.assert_fact_txn(cur, ctx, entry)
-            results.append({"index": index, "status": 201, "fact": finish_record(entry, outcome)})
+            record = finish_record(entry, next(outcomes))
+            results.append({"index": index, "status": 201, "fact": record})
     accepted = sum(1 for r in results if r["status"] == 201)
     if atomic and accepted != len(results):
         # Undo whatever this batch wrote: the caller's savepoint rolls back on raise, so

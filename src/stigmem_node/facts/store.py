@@ -119,7 +119,7 @@ def _newest_same_content(cur: Cursor, fact: NewFact) -> tuple[str, str | None, s
     return (row[0], row[1], row[2]) if row else None
 
 
-def _ttl_for(cur: Cursor, entity: str, now: str) -> float | None:
+def ttl_for(cur: Cursor, entity: str, now: str) -> float | None:
     """Seconds from the newest live ``(entity, stigmem:ttl, number)`` fact, if any."""
     row = cur.execute(
         f"SELECT f.value_v FROM facts f WHERE f.entity = :entity AND f.relation = 'stigmem:ttl'"
@@ -137,33 +137,44 @@ def observe_newest_hlc_txn(cur: Cursor, hlc: HybridClock) -> None:
         hlc.observe(row[0])
 
 
+INSERT_SQL = (
+    "INSERT INTO facts (id, entity, relation, value_type, value_v, interpret_as, source,"
+    " timestamp, hlc, valid_until, valid_until_utc, confidence, scope, attested_key_id,"
+    " garden_id, cid, derived_from, writer, reserved, received_from, origin_node_id,"
+    " origin_allowed_scopes, re_federation_blocked)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def row_params(
+    ctx: WriteContext, fact: NewFact, timestamp: str | None = None
+) -> tuple[str, str, str | None, tuple[Any, ...]]:
+    """``(timestamp, hlc, valid_until_utc, INSERT_SQL parameters)`` of a fact written now
+    (ticks the HLC)."""
+    ts = timestamp or format_ts(ctx.clock.now())
+    hlc = ctx.hlc.tick()
+    valid_until_utc = format_ts(parse_ts(fact.valid_until)) if fact.valid_until else None
+    params = (
+        fact.id, fact.entity, fact.relation, fact.value_type, fact.value_v,
+        fact.interpret_as, fact.source, ts, hlc, fact.valid_until, valid_until_utc,
+        fact.confidence, fact.scope, fact.attested_key_id, fact.garden_id, fact.cid,
+        orjson.dumps(fact.derived_from).decode() if fact.derived_from else None,
+        fact.writer, int(fact.reserved), fact.received_from, fact.origin_node_id,
+        orjson.dumps(fact.origin_allowed_scopes).decode()
+        if fact.origin_allowed_scopes is not None else None,
+        int(fact.re_federation_blocked),
+    )  # fmt: skip
+    return ts, hlc, valid_until_utc, params
+
+
 def insert_row_txn(
     cur: Cursor, ctx: WriteContext, fact: NewFact, *, timestamp: str | None = None
 ) -> tuple[str, str, str]:
     """Insert one fact row; return ``(timestamp, hlc, valid_until_utc)``.
 
     Its ``seq`` (commit sequence) is assigned by the database."""
-    moment = ctx.clock.now()
-    ts = timestamp or format_ts(moment)
-    hlc = ctx.hlc.tick()
-    valid_until_utc = format_ts(parse_ts(fact.valid_until)) if fact.valid_until else None
-    cur.execute(
-        "INSERT INTO facts (id, entity, relation, value_type, value_v, interpret_as, source,"
-        " timestamp, hlc, valid_until, valid_until_utc, confidence, scope, attested_key_id,"
-        " garden_id, cid, derived_from, writer, reserved, received_from, origin_node_id,"
-        " origin_allowed_scopes, re_federation_blocked)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            fact.id, fact.entity, fact.relation, fact.value_type, fact.value_v,
-            fact.interpret_as, fact.source, ts, hlc, fact.valid_until, valid_until_utc,
-            fact.confidence, fact.scope, fact.attested_key_id, fact.garden_id, fact.cid,
-            orjson.dumps(fact.derived_from).decode() if fact.derived_from else None,
-            fact.writer, int(fact.reserved), fact.received_from, fact.origin_node_id,
-            orjson.dumps(fact.origin_allowed_scopes).decode()
-            if fact.origin_allowed_scopes is not None else None,
-            int(fact.re_federation_blocked),
-        ),
-    )  # fmt: skip
+    ts, hlc, valid_until_utc, params = row_params(ctx, fact, timestamp)
+    cur.execute(INSERT_SQL, params)
     return ts, hlc, valid_until_utc or ""
 
 
@@ -178,7 +189,7 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
             assert record is not None
             return AssertOutcome(record, created=False, conflict_ids=[])
     if fact.valid_until is None and not fact.reserved:
-        ttl = _ttl_for(cur, fact.entity, now)
+        ttl = ttl_for(cur, fact.entity, now)
         # A TTL past the calendar's end (e.g. 1e300 s) means the fact never expires.
         with contextlib.suppress(OverflowError):
             if ttl is not None:
@@ -191,7 +202,7 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
     elif fact.confidence == 0.0:
         _retract_earlier_txn(cur, fact, now)
     elif not fact.reserved:
-        conflict_ids = _detect_conflicts_txn(cur, ctx, fact, now)
+        conflict_ids = detect_conflicts_txn(cur, ctx, fact, now)
     detail: dict[str, Any] = {"cid": fact.cid, "scope": fact.scope}
     if conflict_ids:
         detail["conflicts"] = conflict_ids
@@ -211,11 +222,11 @@ def assert_fact_txn(cur: Cursor, ctx: WriteContext, fact: NewFact) -> AssertOutc
     )
     # The record of a fact just written is known: no need to read it back. It is
     # contradicted exactly when this write opened conflicts (a rival value is live).
-    record = to_record(_row_of(fact, ts, hlc, contradicted=bool(conflict_ids)))
+    record = to_record(row_of(fact, ts, hlc, contradicted=bool(conflict_ids)))
     return AssertOutcome(record, created=True, conflict_ids=conflict_ids)
 
 
-def _row_of(fact: NewFact, ts: str, hlc: str, *, contradicted: bool) -> tuple[Any, ...]:
+def row_of(fact: NewFact, ts: str, hlc: str, *, contradicted: bool) -> tuple[Any, ...]:
     """``fact`` as a row in ``SELECT_RECORD`` column order (for ``to_record``)."""
     return (
         None, fact.id, fact.entity, fact.relation, fact.value_type, fact.value_v,
@@ -249,7 +260,7 @@ def _retract_earlier_txn(cur: Cursor, fact: NewFact, now: str) -> None:
     )  # fmt: skip
 
 
-def _detect_conflicts_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: str) -> list[str]:
+def detect_conflicts_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: str) -> list[str]:
     """A conflict per distinct other live value on the triple (its newest fact)."""
     if fact.valid_until is not None and format_ts(parse_ts(fact.valid_until)) <= now:
         return []
@@ -319,7 +330,7 @@ def write_effects_txn(cur: Cursor, ctx: WriteContext, fact: NewFact, now: str) -
         return []
     if _retracted_before_arrival_txn(cur, fact, now):
         return []
-    return _detect_conflicts_txn(cur, ctx, fact, now)
+    return detect_conflicts_txn(cur, ctx, fact, now)
 
 
 def _retracted_before_arrival_txn(cur: Cursor, fact: NewFact, now: str) -> bool:
