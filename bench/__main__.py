@@ -2,21 +2,26 @@
 
 The default (``make bench``) is the full run (≤ 15 min, databases of 100 000 and
 1 000 000 facts); ``--quick`` (``make bench-quick``) stays under 2 minutes; ``--smoke`` only
-checks that the harness works (tiny scale, one short round per scenario). The last line
-printed is the JSON summary, also saved under ``bench/results/``.
+checks that the harness works (tiny scale, one short round per scenario). These times are
+for one configuration: SQLite and one node process unless ``--engines``, ``--database-url``
+or ``--node-procs`` ask for more (each configuration has the same time budget). The last
+line printed is the JSON summary, also saved under ``bench/results/``.
 
 Exit status: 0 when every request succeeded and every scenario ran; 1 otherwise; 2 with
-``--check-targets`` when a CONTRACT §8 target was missed.
+``--check-targets`` when a CONTRACT §8 target was missed, or when the options are wrong
+(e.g. PostgreSQL asked for without a server that accepts ``CREATE DATABASE``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from bench.profiles import FULL, QUICK, SMOKE, customise
 from bench.runner import SCENARIOS, run
+from bench.storage import ENGINES, URL_ENV, StorageUnavailable, database_url
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -35,6 +40,31 @@ def _only(text: str) -> set[str]:
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(f"choose among {', '.join(SCENARIOS)}")
     return chosen
+
+
+def _engines(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not chosen or set(chosen) - set(ENGINES):
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(ENGINES)}")
+    return chosen
+
+
+def _node_procs(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(dict.fromkeys(int(part) for part in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError("comma-separated integers, e.g. 1,2") from None
+    if not counts or any(not 1 <= n <= 8 for n in counts):
+        raise argparse.ArgumentTypeError("each count must be between 1 and 8")
+    return counts
+
+
+def _url(text: str) -> str:
+    try:
+        database_url(text, "probe")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _env(text: str) -> tuple[str, str]:
@@ -57,6 +87,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--procs", type=int, default=1, choices=range(1, 9), metavar="1-8",
         help="load-generator processes (default 1; see docs/performance.md)",
     )  # fmt: skip
+    parser.add_argument(
+        "--engines", type=_engines,
+        help="sqlite, postgres or both (default: sqlite; postgres alone with --database-url)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--database-url", type=_url, metavar="URL",
+        help=f"PostgreSQL server whose role may CREATE DATABASE (default: ${URL_ENV})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--node-procs", type=_node_procs, default=(1,), metavar="N[,N...]",
+        help="stigmem-node processes on one database, e.g. 1,2 (default 1)",
+    )  # fmt: skip
     parser.add_argument("--results-dir", type=Path, help="where to save the JSON summary")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (DBs, logs)")
     parser.add_argument(
@@ -67,6 +109,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seconds is not None and not 0.2 <= args.seconds <= 30:
         parser.error("--seconds must be between 0.2 and 30")
+    url_given = args.database_url is not None
+    if args.database_url is None:
+        from_env = os.environ.get(URL_ENV, "").strip()
+        args.database_url = _url(from_env) if from_env else None
+    if args.engines is None:  # --database-url alone means: PostgreSQL
+        args.engines = ("postgres",) if url_given else ("sqlite",)
+    if "postgres" in args.engines and not args.database_url:
+        parser.error(f"PostgreSQL needs --database-url URL (or {URL_ENV})")
     return args
 
 
@@ -74,14 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = SMOKE if args.smoke else QUICK if args.quick else FULL
     profile = customise(base, rounds=args.rounds, round_s=args.seconds, sizes=args.sizes)
-    summary = run(
-        profile,
-        only=args.only or set(SCENARIOS),
-        procs=args.procs,
-        results_dir=args.results_dir,
-        keep=args.keep,
-        node_env=dict(args.node_env),
-    )
+    try:
+        summary = run(
+            profile,
+            only=args.only or set(SCENARIOS),
+            procs=args.procs,
+            results_dir=args.results_dir,
+            keep=args.keep,
+            node_env=dict(args.node_env),
+            engines=args.engines,
+            node_procs=args.node_procs,
+            database_url=args.database_url,
+        )
+    except StorageUnavailable as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
     if summary["errors"] or summary["failures"] or summary["skipped"]:
         return 1
     if args.check_targets and not all(t["pass"] for t in summary["targets"]):

@@ -1,9 +1,17 @@
-"""What every scenario shares: the profile, the load generator, the run's results and clock."""
+"""What every scenario shares: the profile, the load generator, the configuration (engine
+and node processes) with its stores, the results and the clock.
+
+One ``Context`` per configuration: its figures are named ``<label>/<measurement>``
+(``sqlite/single_assert/node/c32``, ``postgres-x2/reads/100000/get_id``), its headline and
+time budget are its own.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,8 +19,9 @@ from typing import Any
 from bench.loadgen import LoadGenerator
 from bench.plans import RequestPlan
 from bench.profiles import Profile
-from bench.servers import ServerProcess, node_server
+from bench.servers import ServerGroup, ceiling_group, node_group
 from bench.stats import Figure, RoundStats
+from bench.storage import Backend, Config, SqliteBackend, Store
 
 GEN_CPU_WARNING = 0.8  # a generator using this many cores may itself be the limit
 
@@ -21,8 +30,8 @@ GEN_CPU_WARNING = 0.8  # a generator using this many cores may itself be the lim
 class Target:
     """One load to measure: which server, which requests, how many clients."""
 
-    label: str  # e.g. "single_assert/node/c32"
-    server: ServerProcess
+    label: str  # e.g. "single_assert/node/c32" (the configuration's label is added)
+    server: ServerGroup
     plan: RequestPlan
     clients: int
     facts_per_request: int = 1
@@ -32,7 +41,9 @@ class Target:
 class Context:
     profile: Profile
     gen: LoadGenerator
-    workdir: Path
+    workdir: Path  # this configuration's own directory (node logs, SQLite files)
+    config: Config = field(default_factory=lambda: Config("sqlite"))
+    backend: Backend | None = None  # where fresh stores come from (SQLite files by default)
     started: float = field(default_factory=time.monotonic)
     results: list[dict[str, Any]] = field(default_factory=list)
     headline: dict[str, Any] = field(default_factory=dict)
@@ -40,9 +51,32 @@ class Context:
     node_env: dict[str, str] = field(default_factory=dict)  # --node-env experiments
     _round: int = 0
 
-    def node(self, name: str, db_path: Path, *, auth: bool = True) -> ServerProcess:
-        """A ``stigmem-node`` for a scenario (not started: use it as a context manager)."""
-        return node_server(name, self.workdir, db_path, auth=auth, extra_env=self.node_env)
+    @property
+    def engine(self) -> str:
+        return self.config.engine
+
+    @contextlib.contextmanager
+    def store(self, name: str) -> Iterator[Store]:
+        """A fresh, empty database for a scenario (a SQLite file in the work directory, or a
+        PostgreSQL database of its own), deleted or dropped when the block ends."""
+        backend = self.backend or SqliteBackend(self.workdir)
+        with backend.fresh(name) as store:
+            yield store
+
+    def nodes(self, name: str, store: Store, *, auth: bool = True) -> ServerGroup:
+        """The configuration's ``stigmem-node`` processes over ``store`` (not started: use
+        the group as a context manager)."""
+        return node_group(
+            name, self.workdir, store, self.config.node_procs, auth=auth, extra_env=self.node_env
+        )
+
+    def ceiling(self) -> ServerGroup:
+        """The bare-FastAPI ceiling with as many processes as the node has."""
+        return ceiling_group(self.workdir, self.config.node_procs)
+
+    def name(self, label: str) -> str:
+        """A figure's full name: the configuration's label first."""
+        return f"{self.config.label}/{label}"
 
     # -- time budget ---------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -55,20 +89,24 @@ class Context:
     def round_of(self, target: Target, duration_s: float, max_requests: int) -> RoundStats:
         """One round of load on ``target`` (fresh facts: every round has its own stream)."""
         self._round += 1
-        stream = f"{target.label.replace('/', '-')}-r{self._round}"
-        cpu_before = target.server.cpu_seconds()
+        stream = f"{self.config.label}-{target.label.replace('/', '-')}-r{self._round}"
+        server = target.server
+        cpu_before, db_before = server.cpu_seconds(), server.db_cpu_seconds()
         stats = self.gen.run(
-            target.server.port,
+            server.ports,
             target.plan,
             clients=target.clients,
             duration_s=duration_s,
             max_requests=max_requests,
             stream=stream,
         )
-        cpu_after = target.server.cpu_seconds()
+        cpu_after, db_after = server.cpu_seconds(), server.db_cpu_seconds()
         if cpu_before is not None and cpu_after is not None and stats.elapsed_s > 0:
             stats.server_cpu = (cpu_after - cpu_before) / stats.elapsed_s
             stats.cpu_us = (cpu_after - cpu_before) / max(stats.ok, 1) * 1e6
+        if db_before is not None and db_after is not None and stats.elapsed_s > 0:
+            stats.db_cpu = max(db_after - db_before, 0.0) / stats.elapsed_s
+            stats.db_cpu_us = max(db_after - db_before, 0.0) / max(stats.ok, 1) * 1e6
         return stats
 
     def warm(self, *targets: Target) -> int:
@@ -103,7 +141,7 @@ class Context:
 
     # -- reporting -----------------------------------------------------------------------
     def record(self, label: str, figure: Figure, **extra: Any) -> None:
-        row = {"name": label, **extra, **figure.as_json()}
+        row = {"name": self.name(label), **extra, **figure.as_json()}
         self.results.append(row)
         self.log(format_row(row))
         if figure.gen_cpu > GEN_CPU_WARNING:
@@ -111,7 +149,7 @@ class Context:
 
     def note(self, label: str, **values: Any) -> None:
         """A measurement that is not a load round (ceilings, ratios, memory)."""
-        row = {"name": label, **values}
+        row = {"name": self.name(label), **values}
         self.results.append(row)
         self.log(format_row(row))
 
@@ -123,14 +161,18 @@ class Context:
 def format_row(row: dict[str, Any]) -> str:
     if "rps" not in row:
         rest = "  ".join(f"{k} {v}" for k, v in row.items() if k != "name")
-        return f"{row['name']:<40} {rest}"
+        return f"{row['name']:<46} {rest}"
     text = (
-        f"{row['name']:<40} {row['rps']:>9.1f} req/s  p50 {row['p50_ms']:>7.2f}  "
+        f"{row['name']:<46} {row['rps']:>9.1f} req/s  p50 {row['p50_ms']:>7.2f}  "
         f"p95 {row['p95_ms']:>7.2f}  p99 {row['p99_ms']:>7.2f} ms  errors {row['errors']}"
     )
     if "facts_s" in row:
         text += f"  ({row['facts_s']:.0f} facts/s)"
+    db = ""
+    if row.get("db_cpu") is not None:
+        db = f", db {row['db_cpu']:.2f} cores {row['db_cpu_us']:.0f} µs/req"
+    per_proc = f", per process {row['ok_per_proc']}" if row.get("ok_per_proc") else ""
     return text + (
         f"  [spread {row['rps_spread'] * 100:.0f}%, server {row['server_cpu']:.2f} cores"
-        f" {row['cpu_us']:.0f} µs/req, gen {row['gen_cpu']:.2f}]"
+        f" {row['cpu_us']:.0f} µs/req{db}, gen {row['gen_cpu']:.2f}{per_proc}]"
     )

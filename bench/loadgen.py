@@ -2,13 +2,15 @@
 
 Clients (connections) are spread over up to ``procs`` processes so that the generator is
 not the bottleneck; every round reports how many cores the generator itself used
-(``gen_cpu``), which tells whether it could have been.
+(``gen_cpu``), which tells whether it could have been. A server of several processes is
+given as several ports: connections are spread over them evenly (``worker.port_of``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from types import TracebackType
 
@@ -48,7 +50,7 @@ class LoadGenerator:
 
     def run(
         self,
-        port: int,
+        ports: int | Sequence[int],
         plan: RequestPlan,
         *,
         clients: int,
@@ -58,24 +60,33 @@ class LoadGenerator:
         procs: int | None = None,
     ) -> RoundStats:
         """One round of ``clients`` concurrent connections; blocks until it is over."""
+        port_list = (ports,) if isinstance(ports, int) else tuple(ports)
+        if not port_list:
+            raise ValueError("no port to send to")
         used = max(1, min(procs or self.procs, self.procs, clients))
         start_at = time.time() + START_MARGIN_S
-        specs = [
-            WorkerSpec(
-                host=HOST,
-                port=port,
-                plan=plan,
-                connections=share,
-                start_at=start_at,
-                duration_s=duration_s,
-                max_requests=max(1, max_requests * share // clients),
-                timeout_s=self.timeout_s,
-                stream=f"{stream}w{i}",
+        specs, first = [], 0
+        for i, share in enumerate(_split(clients, used)):
+            specs.append(
+                WorkerSpec(
+                    host=HOST,
+                    ports=port_list,
+                    plan=plan,
+                    connections=share,
+                    first_connection=first,
+                    start_at=start_at,
+                    duration_s=duration_s,
+                    max_requests=max(1, max_requests * share // clients),
+                    timeout_s=self.timeout_s,
+                    stream=f"{stream}w{i}",
+                )
             )
-            for i, share in enumerate(_split(clients, used))
-        ]
+            first += share
         results = list(self._pool.map(run_worker, specs))
-        return _merge(results)
+        stats = _merge(results)
+        if len(port_list) > 1:
+            stats.ok_per_proc = [sum(r.ok_per_port.get(p, 0) for r in results) for p in port_list]
+        return stats
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -133,4 +133,7 @@ def print_targets(targets: list[dict[str, Any]]) -> None:
     for t in targets:
         verdict = "ok  " if t["pass"] else "MISS"
         note = f"  ({t['note']})" if "note" in t else ""
-        print(f"  {verdict} {t['goal']:<45} {t['value']:>10.3f}  target {t['target']}{note}")
+        where = f"[{t['config']}] " if "config" in t else ""
+        print(
+            f"  {verdict} {where + t['goal']:<58} {t['value']:>10.3f}  target {t['target']}{note}"
+        )

@@ -1,8 +1,10 @@
-"""Server processes under test: a real ``stigmem-node`` and the bare-FastAPI ceiling.
+"""Server processes under test: real ``stigmem-node`` processes and the bare-FastAPI ceiling.
 
-Both listen only on 127.0.0.1 on a free port, are started with a clean ``STIGMEM_*``
-environment, are waited for on ``/healthz``, and are stopped (SIGTERM, then SIGKILL) when
-the bench ends, whatever happens.
+Every process listens only on 127.0.0.1 on a free port of its own, is started with a clean
+``STIGMEM_*`` environment, is waited for on ``/healthz``, and is stopped (SIGTERM, then
+SIGKILL) when the bench ends, whatever happens. A ``ServerGroup`` is N such processes of one
+kind (N nodes on one database, or N ceiling apps): there is no load balancer, the load
+generator spreads its connections over their ports.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from bench.storage import Store
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +39,16 @@ def _die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM it if the bench itself dies (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (all threads), None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # utime and stime are fields 14 and 15 of stat(5): 12th and 13th after the ")".
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 def free_port() -> int:
@@ -131,11 +147,9 @@ class ServerProcess:
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the process so far (all threads), None without /proc."""
         try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, RuntimeError):
+            return proc_cpu_seconds(self.pid)
+        except RuntimeError:
             return None
-        # utime and stime are fields 14 and 15 of stat(5): 12th and 13th after the ")".
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
     def memory(self) -> dict[str, float]:
         """Memory figures (MiB) from ``/proc``; empty where /proc is missing.
@@ -191,7 +205,124 @@ def node_server(
     return ServerProcess(name, node_command(), env, port, workdir)
 
 
-def ceiling_server(workdir: Path) -> ServerProcess:
+def ceiling_server(workdir: Path, name: str = "ceiling") -> ServerProcess:
     port = free_port()
     argv = [sys.executable, "-m", "bench.ceiling_app", "--port", str(port)]
-    return ServerProcess("ceiling", argv, _clean_env(), port, workdir)
+    return ServerProcess(name, argv, _clean_env(), port, workdir)
+
+
+MEMORY_KEYS = ("rss", "anon", "file", "pss", "hwm")
+
+
+class ServerGroup:
+    """N server processes of one kind, each on its own port; a context manager that starts
+    them one after another (the first node migrates a fresh database) and always stops all.
+
+    ``store`` is the database the nodes share (None for the ceiling app)."""
+
+    def __init__(self, servers: list[ServerProcess], store: Store | None = None) -> None:
+        if not servers:
+            raise ValueError("a group needs at least one process")
+        self.servers = servers
+        self.store = store
+
+    @property
+    def ports(self) -> list[int]:
+        return [s.port for s in self.servers]
+
+    @property
+    def port(self) -> int:
+        """The first process's port (for one-off requests)."""
+        return self.servers[0].port
+
+    def __len__(self) -> int:
+        return len(self.servers)
+
+    def __enter__(self) -> ServerGroup:
+        try:
+            for server in self.servers:
+                server.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of every process of the group, summed (None without /proc)."""
+        total = 0.0
+        for server in self.servers:
+            cpu = server.cpu_seconds()
+            if cpu is None:
+                return None
+            total += cpu
+        return total
+
+    def db_cpu_seconds(self) -> float | None:
+        """CPU time of the database server's processes serving the group (PostgreSQL on
+        this machine only)."""
+        return self.store.db_cpu_seconds() if self.store is not None else None
+
+    def memory(self) -> dict[str, float]:
+        """``ServerProcess.memory`` summed over the processes (plus ``procs`` when N > 1)."""
+        per = [server.memory() for server in self.servers]
+        out: dict[str, float] = {}
+        for key in MEMORY_KEYS:
+            if all(key in m for m in per):
+                out[key] = round(sum(m[key] for m in per), 1)
+        if len(per) > 1:
+            out["procs"] = len(per)
+            if all("rss" in m for m in per):
+                out["rss_max"] = max(m["rss"] for m in per)
+        return out
+
+    def largest_memory(self) -> dict[str, float]:
+        """``ServerProcess.memory`` of the process with the largest RSS (what one process
+        needs: the CONTRACT's memory target is per process)."""
+        per = [server.memory() for server in self.servers]
+        return max(per, key=lambda m: m.get("rss", 0.0))
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return "\n".join(s.log_tail(chars) for s in self.servers)
+
+
+def _member(name: str, i: int, count: int) -> str:
+    return name if count == 1 else f"{name}-p{i}"
+
+
+def node_group(
+    name: str,
+    workdir: Path,
+    store: Store,
+    procs: int = 1,
+    *,
+    auth: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> ServerGroup:
+    """``procs`` ``stigmem-node`` processes over ``store`` (one SQLite file or one PostgreSQL
+    database), each on its own port, all with the bench's admin key (``BENCH_KEY``)."""
+    env = {**store.node_env(), **(extra_env or {})}
+    db_path = Path(env.pop("STIGMEM_DB_PATH"))
+    servers = [
+        node_server(_member(name, i, procs), workdir, db_path, auth=auth, extra_env=env)
+        for i in range(procs)
+    ]
+    return ServerGroup(servers, store)
+
+
+def ceiling_group(workdir: Path, procs: int = 1) -> ServerGroup:
+    """``procs`` bare-FastAPI ceiling apps, each on its own port."""
+    return ServerGroup(
+        [ceiling_server(workdir, _member("ceiling", i, procs)) for i in range(procs)]
+    )

@@ -33,6 +33,10 @@ class RoundStats:
     error_samples: list[str] = field(default_factory=list)
     server_cpu: float = 0.0  # cores the server process used during the round (all threads)
     cpu_us: float = 0.0  # server CPU per successful request (µs): robust to a busy machine
+    # PostgreSQL on this machine: cores, and µs per request, of the backends serving the node
+    db_cpu: float | None = None
+    db_cpu_us: float | None = None
+    ok_per_proc: list[int] | None = None  # successful requests per server process (N > 1)
 
     @classmethod
     def from_latencies(
@@ -77,6 +81,9 @@ class Figure:
     cpu_us: float
     rps_spread: float  # (max - min) / median of the per-round rps: how noisy the rounds were
     error_samples: list[str] = field(default_factory=list)
+    db_cpu: float | None = None  # PostgreSQL backends (same machine only): cores
+    db_cpu_us: float | None = None  # … and CPU µs per request
+    ok_per_proc: list[int] | None = None  # summed over rounds, per server process
 
     @classmethod
     def median_of(cls, rounds: Sequence[RoundStats]) -> Figure:
@@ -99,6 +106,9 @@ class Figure:
             cpu_us=statistics.median(r.cpu_us for r in rounds),
             rps_spread=(max(rps) - min(rps)) / mid if mid else 0.0,
             error_samples=samples,
+            db_cpu=_median_of_known(r.db_cpu for r in rounds),
+            db_cpu_us=_median_of_known(r.db_cpu_us for r in rounds),
+            ok_per_proc=_sum_per_proc([r.ok_per_proc for r in rounds]),
         )
 
     def as_json(self, digits: int = 3) -> dict[str, Any]:
@@ -106,6 +116,19 @@ class Figure:
         for key, value in out.items():
             if isinstance(value, float):
                 out[key] = round(value, digits)
-        if not out["error_samples"]:
-            del out["error_samples"]
+        for key in ("error_samples", "db_cpu", "db_cpu_us", "ok_per_proc"):
+            if out[key] is None or out[key] == []:
+                del out[key]
         return out
+
+
+def _median_of_known(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def _sum_per_proc(per_round: list[list[int] | None]) -> list[int] | None:
+    known = [counts for counts in per_round if counts is not None]
+    if not known:
+        return None
+    return [sum(column) for column in zip(*known, strict=True)]

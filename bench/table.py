@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
-LOAD_COLUMNS = ("clients", "rps", "p50_ms", "p95_ms", "p99_ms", "errors", "cpu_us", "rps_spread")
+LOAD_COLUMNS = (
+    "clients", "rps", "p50_ms", "p95_ms", "p99_ms", "errors", "cpu_us", "db_cpu_us", "rps_spread",
+)  # fmt: skip
 
 
 def _cell(value: Any) -> str:
@@ -26,19 +28,20 @@ def _cell(value: Any) -> str:
 def render(summary: dict[str, Any]) -> str:
     load = [r for r in summary["results"] if "rps" in r]
     other = [r for r in summary["results"] if "rps" not in r]
+    columns = [c for c in LOAD_COLUMNS if c != "db_cpu_us" or any(c in r for r in load)]
     machine = summary["machine"]
     lines = [
         f"Run `{summary['started_at']}`, mode `{summary['mode']}`, commit `{machine['git']}`,"
         f" {machine['cores']} × {machine['cpu']}; load average before/after"
         f" {summary['load_average']['before']} / {summary['load_average']['after']};"
         f" {summary['profile']['rounds']} rounds of {summary['profile']['round_s']} s"
-        f" (medians).",
+        f" (medians){_configs(summary)}.",
         "",
-        "| measurement | " + " | ".join(LOAD_COLUMNS) + " |",
-        "|---|" + "---:|" * len(LOAD_COLUMNS),
+        "| measurement | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
     for row in load:
-        cells = [_cell(row.get(c)) for c in LOAD_COLUMNS]
+        cells = [_cell(row.get(c)) for c in columns]
         if "facts_s" in row:
             cells[1] += f" ({row['facts_s']:.0f} facts/s)"
         lines.append(f"| `{row['name']}` | " + " | ".join(cells) + " |")
@@ -51,8 +54,24 @@ def render(summary: dict[str, Any]) -> str:
         for t in summary["targets"]:
             verdict = "met" if t["pass"] else "missed"
             note = f" ({t['note']})" if "note" in t else ""
-            lines.append(f"| {t['goal']} | {_cell(t['value'])} | {t['target']} | {verdict}{note} |")
+            goal = f"{t['goal']} [{t['config']}]" if "config" in t else t["goal"]
+            lines.append(f"| {goal} | {_cell(t['value'])} | {t['target']} | {verdict}{note} |")
     return "\n".join(lines) + "\n"
+
+
+def _configs(summary: dict[str, Any]) -> str:
+    """The configurations and, for PostgreSQL, the server's durability settings."""
+    if "configs" not in summary:  # a summary from before engines were measured
+        return ""
+    labels = ", ".join(f"`{c['label']}`" for c in summary["configs"])
+    text = f"; configurations {labels}"
+    pg = summary.get("storage", {}).get("postgres")
+    if pg:
+        text += (
+            f"; PostgreSQL {pg.get('server_version')} (fsync {pg.get('fsync')},"
+            f" synchronous_commit {pg.get('synchronous_commit')})"
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ Runs in a child process (never in the server's), on uvloop when available. Each 
 sends one request, reads the whole response, records the latency, and repeats until the
 round's deadline or its request budget. Responses are checked (status and an optional body
 substring); anything else, a dropped connection or a request still pending at the hard stop
-counts as an error.
+counts as an error. With several server processes (one port each, no load balancer),
+connection ``g`` of the round (numbered across all generator processes) talks to port
+``g mod len(ports)``, so connections are spread evenly over the processes.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ MAX_ERROR_SAMPLES = 5
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
     host: str
-    port: int
+    ports: tuple[int, ...]  # the server's processes; connections are spread over them
     plan: RequestPlan
     connections: int
+    first_connection: int  # number (in the whole round) of this worker's first connection
     start_at: float  # time.time() at which every worker begins sending
     duration_s: float
     max_requests: int  # this worker's budget for the round
@@ -38,6 +41,7 @@ class WorkerSpec:
 @dataclass(slots=True)
 class WorkerResult:
     ok: int = 0
+    ok_per_port: dict[int, int] = field(default_factory=dict)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     latencies: array[float] = field(default_factory=lambda: array("d"))
@@ -96,8 +100,13 @@ class _Budget:
         return True
 
 
-async def _connect(spec: WorkerSpec) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection(spec.host, spec.port, limit=1 << 22)
+def port_of(ports: tuple[int, ...], connection: int) -> int:
+    """The port connection number ``connection`` of a round talks to."""
+    return ports[connection % len(ports)]
+
+
+async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(host, port, limit=1 << 22)
 
 
 async def _connection(
@@ -108,12 +117,14 @@ async def _connection(
     result: WorkerResult,
 ) -> None:
     plan = spec.plan
-    reader, writer = await _connect(spec)
+    port = port_of(spec.ports, index)
+    reader, writer = await _connect(spec.host, port)
     await asyncio.sleep(max(0.0, spec.start_at - time.time()))
     deadline = time.perf_counter() + spec.duration_s
     n = index * 7919  # connections of a read scenario start at different keys
     clock = time.perf_counter
     record = result.latencies.append
+    ok = 0
     try:
         while clock() < deadline and budget.take():
             payload = factory(n)
@@ -125,30 +136,32 @@ async def _connection(
             except (OSError, EOFError, asyncio.IncompleteReadError, HttpError) as exc:
                 result.error(f"{type(exc).__name__}: {exc}")
                 writer.close()
-                reader, writer = await _connect(spec)
+                reader, writer = await _connect(spec.host, port)
                 continue
             if status != plan.expect or (
                 plan.expect_body is not None and plan.expect_body not in body
             ):
                 result.error(f"HTTP {status}: {body[:200]!r}")
             else:
-                result.ok += 1
+                ok += 1
                 record(clock() - sent)
             if not keep_alive:
                 writer.close()
-                reader, writer = await _connect(spec)
+                reader, writer = await _connect(spec.host, port)
     finally:
         writer.close()
+        result.ok += ok
+        result.ok_per_port[port] = result.ok_per_port.get(port, 0) + ok
 
 
 async def _run(spec: WorkerSpec) -> WorkerResult:
     result = WorkerResult()
     budget = _Budget(spec.max_requests)
-    host = f"{spec.host}:{spec.port}"
-    tasks: list[Coroutine[Any, Any, None]] = [
-        _connection(spec, i, build_factory(spec.plan, host, f"{spec.stream}c{i}"), budget, result)
-        for i in range(spec.connections)
-    ]
+    tasks: list[Coroutine[Any, Any, None]] = []
+    for i in range(spec.first_connection, spec.first_connection + spec.connections):
+        host = f"{spec.host}:{port_of(spec.ports, i)}"
+        factory = build_factory(spec.plan, host, f"{spec.stream}c{i}")
+        tasks.append(_connection(spec, i, factory, budget, result))
     cpu0 = time.process_time()
     result.started = max(time.time(), spec.start_at)
     hard_stop = spec.start_at - time.time() + spec.duration_s + spec.timeout_s

@@ -14,10 +14,13 @@ PROBE = {"entity": "user:auth-probe"}  # a cheap read that still runs the whole 
 
 def auth_overhead(ctx: Context) -> None:
     with (
-        ctx.node("node-auth-on", ctx.workdir / "auth-on.db") as on,
-        ctx.node("node-auth-off", ctx.workdir / "auth-off.db", auth=False) as off,
+        ctx.store("auth-on") as on_store,
+        ctx.store("auth-off") as off_store,
+        ctx.nodes("node-auth-on", on_store) as on,
+        ctx.nodes("node-auth-off", off_store, auth=False) as off,
     ):
-        _warm_key_cache(on.port)
+        for port in on.ports:
+            _warm_key_cache(port)
         figures = ctx.measure(
             Target("auth/assert/on", on, RequestPlan("assert", 201, token=BENCH_KEY), 1),
             Target("auth/assert/off", off, RequestPlan("assert", 201), 1),

@@ -3,7 +3,6 @@ node's memory once it has served them."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -12,16 +11,15 @@ import httpx
 from bench.context import Context, Target
 from bench.dataset import Sample, preload
 from bench.plans import RequestPlan
-from bench.servers import BENCH_KEY, HOST, ServerProcess
+from bench.servers import BENCH_KEY, HOST, ServerGroup
 
 
 def reads(ctx: Context, size: int) -> None:
-    db = ctx.workdir / f"reads-{size}.db"
-    started = time.monotonic()
-    sample = preload(db, size, _progress(ctx, size))
-    ctx.note(f"reads/{size}/load", facts=size, seconds=round(time.monotonic() - started, 1))
-    try:
-        with ctx.node(f"node-reads-{size}", db) as node:
+    with ctx.store(f"reads-{size}") as store:
+        started = time.monotonic()
+        sample = preload(store, size, _progress(ctx, size))
+        ctx.note(f"reads/{size}/load", facts=size, seconds=round(time.monotonic() - started, 1))
+        with ctx.nodes(f"node-reads-{size}", store) as node:
             _check_loaded(node, sample)
             targets = _targets(ctx, node, sample, size)
             figures = ctx.measure(*targets)
@@ -29,18 +27,14 @@ def reads(ctx: Context, size: int) -> None:
                 kind = target.label.split("/")[-1]
                 ctx.headline[f"{kind}_p50_ms@{size}"] = round(figure.p50_ms, 3)
                 ctx.headline[f"{kind}_p99_ms@{size}"] = round(figure.p99_ms, 3)
-            memory = node.memory()
-            ctx.note(f"reads/{size}/rss_mb", **memory)
+            ctx.note(f"reads/{size}/rss_mb", **node.memory())  # summed over the processes
+            largest = node.largest_memory()  # the headline (and target) is per process
             for key, name in (("rss", "rss_mb"), ("anon", "rss_anon_mb"), ("pss", "pss_mb")):
-                if key in memory:
-                    ctx.headline[f"{name}@{size}"] = memory[key]
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                db.with_name(db.name + suffix).unlink()
+                if key in largest:
+                    ctx.headline[f"{name}@{size}"] = largest[key]
 
 
-def _targets(ctx: Context, node: ServerProcess, sample: Sample, size: int) -> list[Target]:
+def _targets(ctx: Context, node: ServerGroup, sample: Sample, size: int) -> list[Target]:
     clients = ctx.profile.read_clients
     queries = {
         "query_entity": [{"entity": e} for e in sample.entities],
@@ -83,18 +77,20 @@ def recall_bodies(sample: Sample) -> list[dict[str, object]]:
     return bodies
 
 
-def _check_loaded(node: ServerProcess, sample: Sample) -> None:
-    """The node must see the pre-loaded rows, or every figure below would be meaningless."""
+def _check_loaded(node: ServerGroup, sample: Sample) -> None:
+    """Every node process must see the pre-loaded rows, or every figure below would be
+    meaningless."""
     headers = {"Authorization": f"Bearer {BENCH_KEY}"}
-    base = f"http://{HOST}:{node.port}"
-    with httpx.Client(base_url=base, headers=headers, timeout=30.0) as client:
-        page = client.get("/v1/facts", params={"entity": sample.entities[0]})
-        if page.status_code != 200 or page.json()["total"] < 1:
-            raise RuntimeError(f"pre-loaded facts not visible: {page.status_code} {page.text}")
-        for key in (sample.ids[0], sample.cids[0]):
-            got = client.get(f"/v1/facts/{key}")
-            if got.status_code != 200:
-                raise RuntimeError(f"pre-loaded fact {key} not found: {got.text}")
+    for port in node.ports:
+        base = f"http://{HOST}:{port}"
+        with httpx.Client(base_url=base, headers=headers, timeout=30.0) as client:
+            page = client.get("/v1/facts", params={"entity": sample.entities[0]})
+            if page.status_code != 200 or page.json()["total"] < 1:
+                raise RuntimeError(f"pre-loaded facts not visible: {page.status_code} {page.text}")
+            for key in (sample.ids[0], sample.cids[0]):
+                got = client.get(f"/v1/facts/{key}")
+                if got.status_code != 200:
+                    raise RuntimeError(f"pre-loaded fact {key} not found: {got.text}")
 
 
 def _progress(ctx: Context, size: int) -> Callable[[int], None]:
