@@ -31,6 +31,7 @@ from stigmem_node.graph.service import GraphService
 from stigmem_node.jobs.service import JobService
 from stigmem_node.lint.service import LintService
 from stigmem_node.metrics import Metrics
+from stigmem_node.recall.indexer import FullTextIndexer
 from stigmem_node.recall.service import RecallService
 
 log = logging.getLogger("stigmem.node")
@@ -103,10 +104,13 @@ class Node:
             self.db, self.clock, self.facts, self.jobs, settings.async_job_threshold
         )
         self.graph = GraphService(self.db, self.clock, self.facts)
-        self.recall = RecallService(self.db, self.facts, self.graph)
+        self.fulltext = FullTextIndexer(
+            self.db, chunk=settings.fulltext_chunk, delay_s=settings.fulltext_delay_s
+        )
+        self.recall = RecallService(self.db, self.facts, self.graph, self.fulltext)
         # Started after start() and stopped before stop(), in a running event loop.
         self.background: list[Background] = [
-            self.leases, self.audit, self.jobs, self.decay_scheduler,
+            self.leases, self.audit, self.jobs, self.decay_scheduler, self.fulltext,
         ]  # fmt: skip
 
     async def start_background(self) -> None:

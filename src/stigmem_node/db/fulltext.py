@@ -7,10 +7,13 @@ how many documents hold a term (to drop the common ones), and the best (or newes
 that also pass a ``WHERE`` over ``facts f``.
 
 * SQLite: the contentless ``facts_fts`` table (rowid = ``facts.seq``), ranked by BM25 with
-  weights entity 1, relation 0.5, value 1; term counts from ``facts_fts_vocab``.
+  weights entity 1, relation 0.5, value 1; term counts from ``facts_fts_vocab``. Facts are
+  indexed after they commit, in chunks (``catch_up``), not by the transaction that writes
+  them: ``facts_fts_watermark`` says how far the index reaches, and a search must first make
+  ``backlog`` zero (``recall.indexer``) to see every committed fact.
 * PostgreSQL: the generated ``facts.search`` column (weights A/B/A for the same columns),
   ranked by ``ts_rank``; term counts by a bounded index scan (PostgreSQL keeps no per-term
-  statistics that are cheap to read).
+  statistics that are cheap to read). Computed as each fact is inserted: never a backlog.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ Term = tuple[str, bool, int]
 
 
 class FullText(Protocol):
+    def backlog(self, cur: Cursor) -> int:
+        """About how many facts are committed but not yet searchable (0: none)."""
+
+    def catch_up(self, cur: Cursor, limit: int) -> int:
+        """Index the next (at most) ``limit`` pending facts in the caller's write
+        transaction; return the backlog left (0: the index is complete)."""
+
     def doc_count(self, cur: Cursor, word: str, prefix: bool, cap: int) -> int:
         """Documents holding the term; may stop counting above ``cap``."""
 
@@ -40,7 +50,38 @@ class FullText(Protocol):
         (about)."""
 
 
+# The columns the index holds, from ``facts``: a null value is indexed as no text.
+_INDEX_ROWS = (
+    "INSERT INTO facts_fts (rowid, entity, relation, value)"
+    " SELECT seq, entity, relation, CASE WHEN value_type = 'null' THEN '' ELSE value_v END"
+    " FROM facts WHERE seq > ? AND seq <= ? AND reserved = 0"
+)
+_BACKLOG = "SELECT COALESCE((SELECT MAX(seq) FROM facts), 0) - seq FROM facts_fts_watermark"
+
+
 class Fts5:
+    """Facts above ``facts_fts_watermark.seq`` are pending. SQLite writers take turns (also
+    across processes sharing the file), so ``seq`` is commit order: no fact below the
+    watermark can commit after it moved, and a chunk's facts and the watermark's move are
+    committed together, exactly once."""
+
+    @staticmethod
+    def backlog(cur: Cursor) -> int:
+        return int(cur.execute(_BACKLOG).fetchone()[0])
+
+    @staticmethod
+    def catch_up(cur: Cursor, limit: int) -> int:
+        (indexed,) = cur.execute("SELECT seq FROM facts_fts_watermark").fetchone()
+        (upto,) = cur.execute(
+            "SELECT MAX(seq) FROM (SELECT seq FROM facts WHERE seq > ? ORDER BY seq LIMIT ?)",
+            (indexed, limit),
+        ).fetchone()
+        if upto is None:
+            return 0
+        cur.execute(_INDEX_ROWS, (indexed, upto))
+        cur.execute("UPDATE facts_fts_watermark SET seq = ?", (upto,))
+        return Fts5.backlog(cur)
+
     @staticmethod
     def match_query(terms: list[Term]) -> str:
         return " OR ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix, _ in terms)
@@ -71,6 +112,14 @@ class TsVector:
     term's inverse document frequency times its ``ts_rank`` in the fact (column weights
     entity 1, relation 0.5, value 1; normalised by document length), so rare terms count
     for more than common ones, as with BM25 on SQLite."""
+
+    @staticmethod
+    def backlog(cur: Cursor) -> int:
+        return 0  # the generated column is computed by the insert itself
+
+    @staticmethod
+    def catch_up(cur: Cursor, limit: int) -> int:
+        return 0
 
     @staticmethod
     def _query(word: str, prefix: bool) -> str:

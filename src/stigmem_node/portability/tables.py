@@ -57,5 +57,7 @@ EXCLUDED: dict[str, str] = {
     "leases": "which process of this deployment runs which background duty",
 }
 
-# Derived tables: the full-text index of facts (its shadow tables), rebuilt on insert.
+# Derived tables, never exported: the SQLite full-text index of facts (its shadow tables) and
+# ``facts_fts_watermark``, how far it reaches. Imported facts get new ``seq`` values above the
+# watermark, so the importing node indexes them (recall first catches up: none is missed).
 DERIVED_PREFIX = "facts_fts"

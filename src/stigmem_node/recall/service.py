@@ -2,6 +2,7 @@
 
 1. Lexical: facts matching the query's terms, ranked by BM25, when at least one fact
    contains half of the terms (``text.min_matches``); ``lexical = ½·BM25/best + ½·coverage``.
+   Facts still waiting for the full-text index (``indexer``) are indexed first.
 2. Graph (``include_neighbors``): the other facts of the matched entities (hop 0) and of the
    entities within ``depth`` hops over live ``ref`` edges in either direction. A lexical hit
    has ``graph = 1``; a neighbour fact ``1 / (2 + hops)``.
@@ -28,6 +29,7 @@ from stigmem_node.facts.visibility import ReadView
 from stigmem_node.graph.service import GraphService, Reached, traverse
 from stigmem_node.graph.store import EdgeFilter
 from stigmem_node.recall import scoring, store, text
+from stigmem_node.recall.indexer import FullTextIndexer
 from stigmem_node.recall.models import RecallRequest
 from stigmem_node.recall.scoring import Scored, Signals
 from stigmem_node.recall.store import Candidate, Filter
@@ -43,6 +45,7 @@ class RecallService:
     db: Database
     facts: FactService
     graph: GraphService
+    indexer: FullTextIndexer
 
     async def recall(
         self, caller: Caller, req: RecallRequest, *, legacy_format: bool = False
@@ -103,7 +106,12 @@ class RecallService:
         if not terms:
             return []
         cap = min(LEXICAL_CAP, max(2 * limit, 50))
-        found = await self.db.read("recall_lexical", store.lexical_txn, view, flt, terms, cap)
+        args = (view, flt, terms, cap)
+        found = await self.db.read("recall_lexical", store.lexical_txn, *args, True)
+        if found is None:  # facts committed before this recall are not all indexed yet
+            await self.indexer.drain()
+            found = await self.db.read("recall_lexical", store.lexical_txn, *args, False)
+        assert found is not None
         hits = []
         for cand in found:
             record = cand.record

@@ -80,9 +80,13 @@ def search_plan(cur: Cursor, terms: list[Term]) -> tuple[list[tuple[str, bool, i
 
 
 def lexical_txn(
-    cur: Cursor, view: ReadView, flt: Filter, terms: list[Term], limit: int
-) -> list[Candidate]:
-    """Up to ``limit`` visible live facts matching the terms, best first."""
+    cur: Cursor, view: ReadView, flt: Filter, terms: list[Term], limit: int, complete: bool
+) -> list[Candidate] | None:
+    """Up to ``limit`` visible live facts matching the terms, best first. None, when
+    ``complete``, if the full-text index lags behind the facts of this snapshot (the
+    caller drains the backlog, ``recall.indexer``, and asks again)."""
+    if complete and cur.dialect.fulltext.backlog(cur) > 0:
+        return None
     kept, rank_all, total = search_plan(cur, terms)
     if not kept:
         return []
