@@ -173,6 +173,72 @@ async def test_replayable_items_commit_without_a_replay(
     assert {f"ok{i}" for i in range(5)} <= keys_on_disk(db)
 
 
+def put_many_txn(cur: Cursor, calls: list[tuple[object, ...]]) -> list[str]:
+    """Several ``put_txn`` writes in one statement (a failing one raises for all)."""
+    if any(len(call) > 1 and call[1] for call in calls):
+        raise ValueError("a grouped item failed")
+    keys = [str(call[0]) for call in calls]
+    cur.executemany("INSERT INTO node_meta (key, value) VALUES (?, 'many')", [(k,) for k in keys])
+    return keys
+
+
+def values_on_disk(db: Database) -> dict[str, str]:
+    return dict(pg.rows(db, "SELECT key, value FROM node_meta"))
+
+
+async def test_writes_sharing_a_many_function_run_as_one_call(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    grouped, replays = db.grouped, db.replays
+    tasks = [
+        asyncio.create_task(
+            db.write("put", put_txn, f"m{i}", many=put_many_txn)
+            if i != 2
+            else db.write("put", put_txn, f"m{i}")  # an ordinary write in between
+        )
+        for i in range(5)
+    ]
+    await asyncio.sleep(0)
+    g.release.set()
+    await gate_task
+    assert await asyncio.gather(*tasks) == [f"m{i}" for i in range(5)]
+    assert db.grouped - grouped == 4
+    assert db.replays == replays
+    on_disk = values_on_disk(db)
+    assert [on_disk[f"m{i}"] for i in range(5)] == ["many", "many", "v", "many", "many"]
+
+
+async def test_a_failing_many_call_replays_each_write_alone(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
+    replays = db.replays
+    tasks = [
+        asyncio.create_task(db.write("put", put_txn, f"f{i}", i == 1, many=put_many_txn))
+        for i in range(3)
+    ]
+    await asyncio.sleep(0)
+    g.release.set()
+    await gate_task
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == "f0"
+    assert results[2] == "f2"
+    assert isinstance(results[1], ValueError)
+    assert str(results[1]) == "item f1 failed"  # its own error, from the isolated replay
+    assert db.replays - replays == 1
+    on_disk = values_on_disk(db)
+    assert "f1" not in on_disk
+    assert on_disk["f0"] == on_disk["f2"] == "v"  # written by the single-write function
+
+
+async def test_a_lone_write_with_a_many_function_runs_by_itself(db: Database) -> None:
+    grouped = db.grouped
+    assert await db.write("put", put_txn, "lone", many=put_many_txn) == "lone"
+    assert db.grouped == grouped
+    assert values_on_disk(db)["lone"] == "v"
+
+
 def test_write_sync(db: Database) -> None:
     assert db.write_sync(put_txn, "sync") == "sync"
     assert "sync" in keys_on_disk(db)

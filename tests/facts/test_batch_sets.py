@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -98,3 +99,25 @@ async def test_facts_that_affect_each_other_are_written_in_order(
     assert first["contradicted"] is False  # nothing rivalled it when it was written
     assert second["contradicted"] is True
     assert third["id"] == second["id"]  # the same content again: idempotent within the batch
+
+
+async def test_concurrent_single_asserts_keep_every_rule(
+    harness: NodeHarness, client: httpx.AsyncClient
+) -> None:
+    """Single asserts that share a group commit are written together when independent."""
+
+    async def put(entity: str, colour: str) -> dict[str, Any]:
+        body = fact_body(entity=entity, value={"type": "string", "v": colour})
+        response = await client.post("/v1/facts", json=body)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    same = await asyncio.gather(*[put("user:same", "blue") for _ in range(8)])
+    assert len({r["id"] for r in same}) == 1  # identical content: one fact, however raced
+    independent = await asyncio.gather(*[put(f"user:ind-{n}", "blue") for n in range(16)])
+    assert len({r["id"] for r in independent}) == 16
+    rivals = await asyncio.gather(*[put("user:rivals", c) for c in ("red", "green", "blue")])
+    assert sum(r["contradicted"] for r in rivals) == 2  # every later one meets the earlier
+    assert count_rows(harness, "conflicts") == 3  # red-green, blue-red, blue-green
+    assert count_rows(harness, "audit_log", "event_type = 'fact_write'") == 1 + 16 + 3

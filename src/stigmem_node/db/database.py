@@ -76,6 +76,7 @@ class _Write:
     future: asyncio.Future[Any] | concurrent.futures.Future[Any]
     loop: asyncio.AbstractEventLoop | None
     replayable: bool = False
+    many: Callable[[Cursor, list[tuple[Any, ...]]], list[Any]] | None = None
 
 
 class _Replay(Exception):
@@ -105,6 +106,7 @@ class Database:
         self.commits = 0
         self.items_committed = 0
         self.replays = 0  # groups run again, isolated, after a replayable item failed
+        self.grouped = 0  # writes that ran as part of a ``many`` call
         # Called with the write cursor at the start of every write transaction, before its
         # items (the node syncs its HLC with what other processes committed).
         self.on_write_begin: Callable[[Cursor], None] | None = None
@@ -165,17 +167,23 @@ class Database:
 
     # -- public API ----------------------------------------------------------------------
     async def write(
-        self, desc: str, fn: Callable[..., T], *args: Any, replayable: bool = False
+        self,
+        desc: str,
+        fn: Callable[..., T],
+        *args: Any,
+        replayable: bool = False,
+        many: Callable[[Cursor, list[tuple[Any, ...]]], list[T]] | None = None,
     ) -> T:
         """Run ``fn(cursor, *args)`` in the next group-commit transaction.
 
-        ``replayable``: ``fn`` has no effect outside the database and may run twice (see the
-        module's docstring)."""
+        ``replayable``: ``fn`` has no effect outside the database and may run twice; ``many``
+        (implies ``replayable``) runs several such writes in one call (see the module's
+        docstring)."""
         if self._writer is None:
             raise RuntimeError("database is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Write(desc, fn, args, future, loop, replayable))
+        self._queue.put(_Write(desc, fn, args, future, loop, replayable or many is not None, many))
         return await future
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
@@ -220,7 +228,9 @@ class Database:
         def body(cur: Cursor, isolate: bool) -> list[tuple[bool, Any]]:
             if self.on_write_begin is not None:
                 self.on_write_begin(cur)
-            return [self._run_item(cur, item, isolate) for item in batch]
+            if isolate:
+                return [self._run_item(cur, item, True) for item in batch]
+            return self._run_grouped(cur, batch)
 
         try:
             try:
@@ -245,6 +255,29 @@ class Database:
         for loop, results in by_loop.items():
             with contextlib.suppress(RuntimeError):  # loop already closed: nobody waits
                 loop.call_soon_threadsafe(_deliver, results)
+
+    def _run_grouped(self, cur: Cursor, batch: list[_Write]) -> list[tuple[bool, Any]]:
+        """Every item, those sharing a ``many`` function in one call (at the first's turn)."""
+        members: dict[Callable[..., Any], list[int]] = {}
+        for i, item in enumerate(batch):
+            if item.many is not None:
+                members.setdefault(item.many, []).append(i)
+        outcomes: list[tuple[bool, Any] | None] = [None] * len(batch)
+        for i, item in enumerate(batch):
+            if outcomes[i] is not None:
+                continue
+            group = members.get(item.many) if item.many is not None else None
+            if item.many is None or group is None or len(group) == 1:
+                outcomes[i] = self._run_item(cur, item, False)
+                continue
+            try:
+                results = item.many(cur, [batch[j].args for j in group])
+            except BaseException as exc:
+                raise _Replay(item.desc) from exc
+            for j, result in zip(group, results, strict=True):
+                outcomes[j] = (True, result)
+            self.grouped += len(group)
+        return [outcome for outcome in outcomes if outcome is not None]
 
     @staticmethod
     def _run_item(cur: Cursor, item: _Write, isolate: bool) -> tuple[bool, Any]:

@@ -97,6 +97,16 @@ def assert_many_txn(cur: Cursor, ctx: WriteContext, facts: list[NewFact]) -> lis
     return [outcome for outcome in outcomes if outcome is not None]
 
 
+def assert_group_txn(cur: Cursor, calls: list[tuple[Any, ...]]) -> list[AssertOutcome]:
+    """Several single asserts (``assert_fact_txn`` arguments ``(ctx, fact)``) that share a
+    group commit: set at a time when they are independent, else one by one in order."""
+    ctx = calls[0][0]
+    facts: list[NewFact] = [fact for _, fact in calls]
+    if all(call[0] is ctx for call in calls) and independent(facts):
+        return assert_many_txn(cur, ctx, facts)
+    return [store.assert_fact_txn(cur, call_ctx, fact) for call_ctx, fact in calls]
+
+
 def _triple(fact: NewFact) -> Triple:
     return fact.entity, fact.relation, fact.scope, fact.garden_id
 

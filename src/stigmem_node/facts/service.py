@@ -23,7 +23,7 @@ from stigmem_node.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from stigmem_node.facts import store
+from stigmem_node.facts import bulk, store
 from stigmem_node.facts.batch import batch_txn, validation_error
 from stigmem_node.facts.cid import CID_RE, compute_cid, is_cid
 from stigmem_node.facts.models import AssertRequest
@@ -175,7 +175,7 @@ class FactService:
         fact = self.prepare(caller, req, await self.check_garden(caller, req))
         fact.attested_key_id = attested_key_id
         outcome = await self.db.write(
-            "assert_fact", store.assert_fact_txn, self.ctx, fact, replayable=True
+            "assert_fact", store.assert_fact_txn, self.ctx, fact, many=bulk.assert_group_txn
         )
         finish_record(fact, outcome)
         return outcome
