@@ -7,7 +7,6 @@ round-trip ``repr`` (``1.0`` stays ``1.0``), which is what makes CIDs agree acro
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -16,7 +15,3 @@ def canonical_bytes(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stigmem_node.canonical import canonical_bytes, sha256_hex
+from stigmem_node.canonical import canonical_bytes
 
 json_values = st.recursive(
     st.none()
@@ -38,11 +37,6 @@ def test_floats_keep_python_repr() -> None:
 def test_non_ascii_is_raw_utf8() -> None:
     assert canonical_bytes("東京") == '"東京"'.encode()
     assert b"\\u" not in canonical_bytes({"k": "café"})
-
-
-def test_sha256_hex() -> None:
-    assert sha256_hex(b"") == hashlib.sha256(b"").hexdigest()
-    assert len(sha256_hex(b"x")) == 64
 
 
 @given(json_values)

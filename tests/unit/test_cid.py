@@ -133,3 +133,22 @@ def test_is_cid_and_pattern() -> None:
     assert not is_cid("6f018209-4b7d-4779-ad7a-8e2e82152000")
     assert not CID_RE.match("sha256:" + "A" * 64)  # uppercase hex is not a CID
     assert not CID_RE.match("sha256:" + "a" * 63)
+
+
+@given(
+    st.lists(st.text(max_size=40), min_size=6, max_size=6),
+    st.floats(min_value=0, max_value=1, allow_nan=False) | st.integers(0, 1),
+)
+def test_every_field_is_escaped_as_the_formula_does(texts: list[str], confidence: float) -> None:
+    entity, relation, scope, source, value_type, value_v = texts
+    fields = {
+        "entity": entity, "relation": relation, "scope": scope, "source": source,
+        "value_type": value_type, "value_v": value_v,
+    }  # fmt: skip
+    try:
+        expected = upstream_formula(confidence=float(confidence), **fields)
+    except UnicodeEncodeError:  # a lone surrogate: not UTF-8, refused by both
+        with pytest.raises(UnicodeEncodeError):
+            compute_cid(confidence=confidence, **fields)
+        return
+    assert compute_cid(confidence=confidence, **fields) == expected
