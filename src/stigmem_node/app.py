@@ -24,6 +24,8 @@ from stigmem_node.errors import install_handlers
 from stigmem_node.facts.api import router as facts_router
 from stigmem_node.facts.fastpath import PATH as FASTPATH
 from stigmem_node.facts.fastpath import FastAssert
+from stigmem_node.facts.fastquery import PATH as QUERY_PATH
+from stigmem_node.facts.fastquery import FastQuery
 from stigmem_node.federation.api import PEER_TOKEN_PATHS
 from stigmem_node.federation.api import router as federation_router
 from stigmem_node.gardens.api import router as gardens_router
@@ -88,6 +90,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     assets = resources.files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
     app.add_middleware(FastAssert, node=node, route=_route(facts_router, "POST", FASTPATH))
+    app.add_middleware(FastQuery, node=node, route=_route(facts_router, "GET", QUERY_PATH))
     app.add_middleware(EdgeMiddleware, node=node, exempt=AUTH_EXEMPT)
     app.add_middleware(TransportGuard, node=node, peer_paths=PEER_TOKEN_PATHS)  # outermost
     return app
