@@ -1,7 +1,8 @@
 """Checking what a peer sends, fact by fact (pure: no I/O).
 
-``check_fact`` turns one wire FactRecord into a ``NewFact`` ready to insert, or raises
-``Rejected`` with a stable reason code (the push response's ``error``, the audit's
+``check_fact`` turns one wire FactRecord into a ``NewFact`` ready to insert (with its
+``stigmem:received_from`` provenance meta-fact, also prepared here, off the writer thread), or
+raises ``Rejected`` with a stable reason code (the push response's ``error``, the audit's
 ``reason``). The rules are those of CONTRACT §6 and ``federation/__init__.py``.
 """
 
@@ -58,6 +59,7 @@ class Incoming:
     fact: NewFact
     timestamp: str
     observe_hlc: str | None  # merged into our HLC when within the skew bounds
+    provenance: NewFact  # the (fact id, stigmem:received_from, ref sender) meta-fact
 
 
 @dataclass(slots=True)
@@ -275,7 +277,15 @@ def check_fact(raw: Any, policy: IngestPolicy) -> Incoming:
         origin_allowed_scopes=sorted(policy.declared_scopes),
         re_federation_blocked=scope != "public", id=fact_id, cid=cid,
     )  # fmt: skip
-    return Incoming(fact, timestamp, observe)
+    return Incoming(fact, timestamp, observe, provenance(fact_id, policy))
+
+
+def provenance(fact_id: str, policy: IngestPolicy) -> NewFact:
+    """The ``(fact id, stigmem:received_from, ref sender)`` meta-fact recorded with every
+    ingested fact (upstream's shape: local scope, the node's system source)."""
+    return NewFact(entity=fact_id, relation="stigmem:received_from", value_type="ref",
+                   value_v=policy.sender, source=policy.system_source, confidence=1.0,
+                   scope="local", writer=policy.system_source)  # fmt: skip
 
 
 def check_page(
