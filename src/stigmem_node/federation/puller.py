@@ -27,11 +27,14 @@ from stigmem_node.federation.tokens import mint_peer_token
 log = logging.getLogger("stigmem.federation.pull")
 
 DIRECTION = "inbound"
-# Pages committed per transaction while a backlog drains: 4 full pages (2 000 facts) made
-# 100 000-fact replication ~30 % faster than a commit per page, at ~0.5 s per commit.
-GROUP_PAGES = 4
+# Pages committed per transaction while a backlog drains. Every commit rewrites (WAL, then
+# checkpoint) the index pages its facts touched, and the CID index is touched all over: 8 full
+# pages (4 000 facts) write ~0.95 GB for 100 000 facts where 4 pages write ~1.37 GB, for
+# ~0.4-0.6 s per commit on the 2-core bench machine (ordinary writes queued behind one wait
+# that long at most). 16 pages made commits of over a second for little more.
+GROUP_PAGES = 8
 Fetch: TypeAlias = "asyncio.Future[tuple[Page, str | None]]"
-Group: TypeAlias = list[tuple[list[object], str | None]]  # pages as (facts, cursor)
+Group: TypeAlias = list[ingest.IngestBatch]  # consecutive pages, checked
 
 
 def ingest_policy(
@@ -100,13 +103,19 @@ async def ingest_facts(
     return result
 
 
+def check_pulled(
+    ctx: FederationContext, peer: PeerRow, facts: list[object], cursor: str | None
+) -> ingest.IngestBatch:
+    """One pulled page, checked fact by fact (pure: done as the page arrives, while the
+    writer is busy with the pages before it)."""
+    return _checked(ctx, peer, facts, "pull", cursor, ingest_policy(ctx, peer))
+
+
 async def ingest_pages(
-    ctx: FederationContext, peer: PeerRow, pages: list[tuple[list[object], str | None]]
+    ctx: FederationContext, peer: PeerRow, batches: list[ingest.IngestBatch]
 ) -> list[ingest.IngestResult]:
-    """Check consecutive pulled pages ``(facts, cursor)`` one by one and commit them in one
-    transaction (``ingest.ingest_pages_txn``); count them in the metrics."""
-    policy = ingest_policy(ctx, peer)
-    batches = [_checked(ctx, peer, facts, "pull", cursor, policy) for facts, cursor in pages]
+    """Commit consecutive checked pages of ``peer`` in one transaction
+    (``ingest.ingest_pages_txn``); count them in the metrics."""
     results = await ctx.db.write(
         "federation_ingest", ingest.ingest_pages_txn, ctx.write_ctx, batches
     )
@@ -183,23 +192,24 @@ class PeerPuller:
     async def _gather(
         self, peer: PeerRow, fetching: Fetch, budget: int
     ) -> tuple[Group, bool, Fetch]:
-        """Up to ``GROUP_PAGES`` (and ``budget``) pages ``(facts, cursor)``, whether the peer
-        has more, and the fetch of the page after them (already started when it has)."""
+        """Up to ``GROUP_PAGES`` (and ``budget``) pages, each checked as it arrives, whether
+        the peer has more, and the fetch of the page after them (already started when it
+        has)."""
         group: Group = []
         while True:
             page, asked = await fetching
             # "More" without a new cursor would ask for the same page forever.
             more = page.has_more and page.cursor is not None and page.cursor != asked
-            group.append((list(page.facts), page.cursor or asked))
             if more:
                 fetching = asyncio.ensure_future(self._fetch_page(peer, page.cursor))
+            group.append(check_pulled(self.ctx, peer, list(page.facts), page.cursor or asked))
             if not more or len(group) >= min(GROUP_PAGES, budget):
                 return group, more, fetching
 
     async def _write(self, peer: PeerRow, group: Group) -> bool:
         """Commit ``group``; False when its cursor could not be saved (peer removed)."""
         results = await ingest_pages(self.ctx, peer, group)
-        return group[-1][1] is None or results[-1].cursor_saved
+        return group[-1].cursor is None or results[-1].cursor_saved
 
     async def _fetch_page(self, peer: PeerRow, cursor: str | None) -> tuple[Page, str | None]:
         """One page and the cursor it was asked with. A cursor the peer does not recognise
