@@ -8,15 +8,20 @@ with the operator's CLI exactly as ``make demo`` does (``infra/soak/wire.py``: r
 on each side, approve by fingerprint). The clock starts when the last approval returns (B
 can pull nothing before A has approved it) and stops when B counts all N facts.
 
-Headline: ``replication_s`` and ``replication_facts_s`` at the largest size run.
+Headline: ``replication_s`` and ``replication_facts_s`` at the largest size run. The note
+also gives each node's CPU per replicated fact over the timed part (``cpu_us_a``: serving,
+``cpu_us_b``: pulling, checking, writing; medians of the runs), which the machine's other
+load disturbs less than the seconds, and the load average when the runs began.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -26,7 +31,7 @@ import httpx
 from bench.bodies import fact_body
 from bench.context import Context
 from bench.dataset import _Recorder, create_schema, node_connect
-from bench.servers import RATE_LIMIT, ROOT
+from bench.servers import RATE_LIMIT, ROOT, proc_cpu_seconds
 from stigmem_node.clock import FakeClock
 from stigmem_node.db import Cursor
 from stigmem_node.facts.hlc import HybridClock
@@ -62,19 +67,41 @@ def replication(ctx: Context) -> None:
     loaded = time.monotonic()
     preload_replicable(template, count)
     ctx.log(f"  node A's database: {count} facts written in {time.monotonic() - loaded:.1f}s")
-    seconds = []
-    for run in range(RUNS.get(ctx.profile.name, 1)):
-        seconds.append(_one_run(ctx, count, template, ctx.workdir / f"replication-{run}"))
-    seconds.sort()
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    runs = [
+        _one_run(ctx, count, template, ctx.workdir / f"replication-{run}")
+        for run in range(RUNS.get(ctx.profile.name, 1))
+    ]
+    seconds = sorted(run.seconds for run in runs)
     median = seconds[len(seconds) // 2]
     rate = round(count / median, 1)
+    cpu: dict[str, Any] = {}
+    for name, spent in (("a", [run.cpu_a for run in runs]), ("b", [run.cpu_b for run in runs])):
+        known = sorted(s for s in spent if s is not None)
+        if len(known) == len(spent):
+            cpu[f"cpu_us_{name}"] = round(known[len(known) // 2] / count * 1e6, 1)
     ctx.note(f"replication/{count}", seconds=round(median, 2), facts_s=rate,
-             runs=[round(s, 2) for s in seconds])  # fmt: skip
+             runs=[round(s, 2) for s in seconds], **cpu, load=load)  # fmt: skip
     ctx.headline[f"replication_s@{count}"] = round(median, 2)
     ctx.headline[f"replication_facts_s@{count}"] = rate
 
 
-def _one_run(ctx: Context, count: int, template: Path, root: Path) -> float:
+@dataclass(frozen=True, slots=True)
+class _Run:
+    seconds: float
+    cpu_a: float | None  # CPU seconds of node A in the timed part (None without /proc)
+    cpu_b: float | None
+
+
+def _cpu(node: LocalNode) -> float | None:
+    return proc_cpu_seconds(node.proc.pid) if node.proc is not None else None
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
+
+
+def _one_run(ctx: Context, count: int, template: Path, root: Path) -> _Run:
     env = {**FEDERATION, **ctx.node_env}
     a, b = LocalNode("node-a", root, env=env), LocalNode("node-b", root, env=env)
     shutil.copyfile(template, a.db_path)
@@ -82,7 +109,10 @@ def _one_run(ctx: Context, count: int, template: Path, root: Path) -> float:
         a.start()
         b.start()
         approved = _wire(a, b)
+        cpu_a, cpu_b = _cpu(a), _cpu(b)
         elapsed = _wait_for(b, count, approved, TIMEOUT_S.get(ctx.profile.name, 300.0))
+        run = _Run(elapsed, _spent(cpu_a, _cpu(a)), _spent(cpu_b, _cpu(b)))
+        _check_stored(b, count)
     except Exception:
         ctx.log(a.tail())
         ctx.log(b.tail())
@@ -90,8 +120,13 @@ def _one_run(ctx: Context, count: int, template: Path, root: Path) -> float:
     finally:
         a.stop()
         b.stop()
-    ctx.log(f"  {count} facts A -> B in {elapsed:.2f}s ({count / elapsed:.0f} facts/s)")
-    return elapsed
+    per_fact = "".join(
+        f", {name} {spent / count * 1e6:.0f} µs CPU/fact"
+        for name, spent in (("A", run.cpu_a), ("B", run.cpu_b))
+        if spent is not None
+    )
+    ctx.log(f"  {count} facts A -> B in {elapsed:.2f}s ({count / elapsed:.0f} facts/s{per_fact})")
+    return run
 
 
 def _wire(a: LocalNode, b: LocalNode) -> float:
@@ -113,21 +148,24 @@ def _wait_for(node: LocalNode, count: int, since: float, timeout_s: float) -> fl
     """Seconds from ``since`` until ``node`` has ingested ``count`` facts.
 
     Polls the ingest counter of ``/metrics`` (bumped once a page is committed: cheap, so
-    the poll does not compete with the writes it measures), then checks once, untimed,
-    that ``GET /v1/facts`` counts all of them."""
+    the poll does not compete with the writes it measures)."""
     deadline = since + timeout_s
     held = 0
     with node.client() as http:
         while time.monotonic() < deadline:
             held = _ingested(http)
             if held >= count:
-                elapsed = time.monotonic() - since
-                stored = sum(_count(http, scope) for scope in REPLICABLE)
-                if stored != count:
-                    raise RuntimeError(f"node B ingested {held} facts but stores {stored}")
-                return elapsed
+                return time.monotonic() - since
             time.sleep(POLL_S)
     raise TimeoutError(f"node B ingested {held} of {count} facts after {timeout_s:.0f}s")
+
+
+def _check_stored(node: LocalNode, count: int) -> None:
+    """Untimed: ``GET /v1/facts`` counts every ingested fact."""
+    with node.client() as http:
+        stored = sum(_count(http, scope) for scope in REPLICABLE)
+    if stored != count:
+        raise RuntimeError(f"node B ingested {count} facts but stores {stored}")
 
 
 def _ingested(http: httpx.Client) -> int:
