@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     sqlite_mmap_mb: int = Field(default=32, ge=0, le=1_048_576)
     write_batch_max: int = Field(default=256, ge=1, le=10_000)
     read_threads: int = Field(default=4, ge=1, le=64)
+    read_inline_ms: float = Field(default=1.0, ge=0, le=50)
     # PostgreSQL instead of the SQLite file when set (several node processes may share it).
     database_url: str = ""
     # How long a duty (a peer's pull loop, periodic decay) stays with a process that stopped

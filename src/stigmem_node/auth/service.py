@@ -77,7 +77,9 @@ class KeyService:
                 self._cache.pop(digest, None)
                 return None
             return hit.caller
-        row = await self._db.read("get_key_by_digest", store.get_key_by_digest_txn, digest)
+        row = await self._db.read(
+            "get_key_by_digest", store.get_key_by_digest_txn, digest, small=True
+        )
         expires_at = self._effective_expiry(row) if row is not None else None
         if row is None or (expires_at is not None and expires_at <= now):
             return None

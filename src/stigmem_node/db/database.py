@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from stigmem_node.db.dialect import Cursor, Dialect
 from stigmem_node.db.migrate import SchemaTooNew
-from stigmem_node.db.sqlite import SqliteEngine
+from stigmem_node.db.sqlite import ReadTooLong, SqliteEngine
 from stigmem_node.db.sqlite import connect as _connect
 
 if TYPE_CHECKING:
@@ -93,11 +93,14 @@ class Database:
         synchronous: str = "full",
         batch_max: int = 256,
         read_threads: int = 4,
+        inline_read_s: float = 0.001,
     ) -> None:
         self.engine: Engine = (
             SqliteEngine(target, synchronous) if isinstance(target, Path) else target
         )
         self._batch_max = batch_max
+        self._inline_read_s = inline_read_s
+        self.inline_overruns = 0  # small reads that ran past their budget inline
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._read_threads = read_threads
         self._read_pool = self._new_read_pool()
@@ -126,7 +129,12 @@ class Database:
                 cache_mb=settings.sqlite_cache_mb,
                 mmap_mb=settings.sqlite_mmap_mb,
             )
-        return cls(engine, batch_max=settings.write_batch_max, read_threads=settings.read_threads)
+        return cls(
+            engine,
+            batch_max=settings.write_batch_max,
+            read_threads=settings.read_threads,
+            inline_read_s=settings.read_inline_ms / 1000,
+        )
 
     @property
     def dialect(self) -> Dialect:
@@ -194,8 +202,17 @@ class Database:
         self._queue.put(_Write(fn.__name__, fn, args, future, None))
         return future.result()
 
-    async def read(self, desc: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(cursor, *args)`` in a read transaction (committed data only)."""
+    async def read(self, desc: str, fn: Callable[..., T], *args: Any, small: bool = False) -> T:
+        """Run ``fn(cursor, *args)`` in a read transaction (committed data only).
+
+        ``small``: usually a point lookup. On SQLite it is then tried on the calling thread
+        first, within ``inline_read_s`` of SQLite's work, and handed to a reader thread only
+        if it runs past that (see ``SqliteEngine.read_inline``)."""
+        if small and self._inline_read_s > 0 and isinstance(self.engine, SqliteEngine):
+            try:
+                return self.engine.read_inline(fn, args, self._inline_read_s)
+            except ReadTooLong:
+                self.inline_overruns += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool, self.engine.read, fn, args)
 

@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,13 @@ log = logging.getLogger("stigmem.db")
 
 T = TypeVar("T")
 
+_PROGRESS_OPS = 2000  # virtual-machine steps between budget checks of an inline read
+
 SQLITE = Dialect(name="sqlite", fulltext=Fts5(), migration_suffix="sqlite.sql")
+
+
+class ReadTooLong(Exception):
+    """An inline read ran past its budget (``SqliteEngine.read_inline``); run it elsewhere."""
 
 
 class SqliteCursor(sqlite3.Cursor):
@@ -146,6 +153,35 @@ class SqliteEngine:
         try:
             return fn(cur, *args)
         finally:
+            cur.execute("COMMIT")
+            cur.close()
+
+    def read_inline(self, fn: Callable[..., T], args: tuple[Any, ...], budget_s: float) -> T:
+        """``read`` on the calling thread, abandoned with ``ReadTooLong`` once SQLite has
+        worked on it for ``budget_s`` (checked every ``_PROGRESS_OPS`` virtual-machine steps).
+
+        For the event loop's small reads: a point lookup costs less than handing it to a
+        reader thread and waking the loop again, and never waits for the interpreter lock
+        behind the loop's own work. A read that turns out to be big stops early (nothing
+        was written: it is a read transaction) and the caller runs it on a reader thread.
+        """
+        conn = self._reader()
+        deadline = time.perf_counter() + budget_s
+
+        def over_budget() -> bool:
+            return time.perf_counter() > deadline
+
+        cur = conn.cursor(SqliteCursor)
+        cur.execute("BEGIN")
+        conn.set_progress_handler(over_budget, _PROGRESS_OPS)
+        try:
+            return fn(cur, *args)
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc) and time.perf_counter() > deadline:
+                raise ReadTooLong from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
             cur.execute("COMMIT")
             cur.close()
 

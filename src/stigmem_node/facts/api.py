@@ -123,7 +123,9 @@ async def query_facts(
         before_seq=decode_cursor(cursor) if cursor else None,
     )
     view = await node.facts.view_for(caller)
-    facts, total, next_cursor = await node.db.read("query_facts", query_facts_txn, query, view)
+    facts, total, next_cursor = await node.db.read(
+        "query_facts", query_facts_txn, query, view, small=query.entity is not None
+    )
     body = {"facts": facts, "total": total, "cursor": next_cursor, "tombstone_notices": []}
     return json_response(body, headers={"X-Total-Count": str(total)})
 

@@ -244,11 +244,11 @@ class FactService:
                     }
                 )
             record = await self.db.read(
-                "get_fact_by_cid", store.get_record_by_cid_txn, view, fact_id
+                "get_fact_by_cid", store.get_record_by_cid_txn, view, fact_id, small=True
             )
         else:
             check_fact_id(fact_id)
-            record = await self.db.read("get_fact", store.get_record_txn, view, fact_id)
+            record = await self.db.read("get_fact", store.get_record_txn, view, fact_id, small=True)
         if record is None or record["quarantine_status"] == "pending":
             raise NotFound("fact not found")  # a held fact is invisible, as upstream
         if not view.can_see_garden(record["garden_id"]):
