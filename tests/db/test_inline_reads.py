@@ -58,19 +58,23 @@ async def test_a_read_past_its_budget_moves_to_a_reader_thread(db: Database) -> 
     read = Recorder(_HEAVY)
     assert await db.read("heavy", read.txn, small=True) == 3000000
     loop_thread = threading.get_ident()
-    assert read.threads[0] == loop_thread and read.threads[1:] != [loop_thread]
-    assert len(read.threads) == 2 and db.inline_overruns == 1
+    assert len(read.threads) == 2
+    assert read.threads[0] == loop_thread
+    assert read.threads[1] != loop_thread
+    assert db.inline_overruns == 1
     # The loop's connection is left clean: no handler, no open transaction.
     again = Recorder("SELECT 7")
     assert await db.read("again", again.txn, small=True) == 7
-    assert again.threads == [loop_thread] and db.inline_overruns == 1
+    assert again.threads == [loop_thread]
+    assert db.inline_overruns == 1
 
 
 async def test_sql_errors_of_a_small_read_reach_the_caller(db: Database) -> None:
     read = Recorder("SELECT * FROM no_such_table")
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         await db.read("broken", read.txn, small=True)
-    assert len(read.threads) == 1 and db.inline_overruns == 0
+    assert len(read.threads) == 1
+    assert db.inline_overruns == 0
 
 
 async def test_a_small_read_sees_committed_writes_only(db: Database) -> None:

@@ -10,7 +10,8 @@ it again after a rollback is harmless) runs without a savepoint: on the hot path
 statements per item (two round trips on PostgreSQL). Should one of them raise, the whole
 transaction is rolled back and the group runs again, every item in its own savepoint, so the
 failure still stays with its item. ``await db.read(desc, fn, *args)`` runs ``fn`` on a
-reader thread in a read transaction. ``_txn`` functions never commit.
+reader thread in a read transaction (``small=True``: on SQLite, on the calling thread within a
+budget, see ``read``). ``_txn`` functions never commit.
 
 The engine (``db.sqlite`` or ``db.postgres``) owns connections and transactions; this module
 is the same for both.
