@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +96,23 @@ async def test_budget_zero_keeps_every_read_on_reader_threads(tmp_path: Path) ->
         assert read.threads != [threading.get_ident()]
     finally:
         database.close()
+
+
+async def test_time_alone_never_moves_a_small_read(db: Database) -> None:
+    """Past its budget in time (here: asleep, as when waiting for the interpreter lock) but
+    with little work for SQLite, a small read finishes where it started."""
+    threads: list[int] = []
+
+    def slow_but_small(cur: Cursor) -> int:
+        threads.append(threading.get_ident())
+        time.sleep(0.005)  # five times the budget
+        return int(
+            cur.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+                " SELECT COUNT(*) FROM n"
+            ).fetchone()[0]
+        )
+
+    assert await db.read("small", slow_but_small, small=True) == 300
+    assert threads == [threading.get_ident()]
+    assert db.inline_overruns == 0
