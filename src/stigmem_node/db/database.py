@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +45,10 @@ log = logging.getLogger("stigmem.db")
 T = TypeVar("T")
 
 _STOP = object()
+_END = object()  # a WriteStream's last part
+_ABORT = object()  # a WriteStream abandoned by its owner
 
-__all__ = ["Database", "Engine", "SchemaTooNew", "_connect"]
+__all__ = ["Database", "Engine", "SchemaTooNew", "WriteStream", "_connect"]
 
 
 class Engine(Protocol):
@@ -78,6 +80,57 @@ class _Write:
     loop: asyncio.AbstractEventLoop | None
     replayable: bool = False
     many: Callable[[Cursor, list[tuple[Any, ...]]], list[Any]] | None = None
+
+
+class WriteStream:
+    """A write whose input arrives in parts while the writer is already working on it
+    (``Database.stream``): ``fn(cursor, parts, *args)`` iterates over ``parts``, which
+    blocks on the writer thread until the event loop has ``put`` the next part, and ends
+    at ``end``. One transaction, as any write.
+
+    The owner must ``end`` (or ``abort``) the stream whatever happens, in a ``finally``:
+    until then the writer waits, holding the write lock (at most ``timeout_s`` between two
+    parts; then the write fails and rolls back). Parts are kept, so the write can run again
+    if its group is replayed."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._received: list[Any] = []  # every part so far, for a replay (writer thread)
+        self._complete = False  # the writer has seen the end (writer thread)
+        self._closed = False  # the owner has ended or aborted it (event loop)
+        self._timeout_s = timeout_s
+        self.result: asyncio.Future[Any] | None = None
+
+    def put(self, part: Any) -> None:
+        if self._closed:
+            raise RuntimeError("stream already ended")
+        self._inbox.put(part)
+
+    def end(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._inbox.put(_END)
+
+    def abort(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._inbox.put(_ABORT)
+
+    def parts(self) -> Iterator[Any]:
+        """The parts so far, then each new one as it arrives (writer thread)."""
+        yield from self._received
+        while not self._complete:
+            try:
+                part = self._inbox.get(timeout=self._timeout_s)
+            except queue.Empty:
+                raise TimeoutError("write stream: no part in time") from None
+            if part is _ABORT:
+                raise RuntimeError("write stream aborted by its owner")
+            if part is _END:
+                self._complete = True
+                return
+            self._received.append(part)
+            yield part
 
 
 class _Replay(Exception):
@@ -188,12 +241,46 @@ class Database:
         ``replayable``: ``fn`` has no effect outside the database and may run twice; ``many``
         (implies ``replayable``) runs several such writes in one call (see the module's
         docstring)."""
+        return await self.submit(desc, fn, *args, replayable=replayable, many=many)
+
+    def submit(
+        self,
+        desc: str,
+        fn: Callable[..., T],
+        *args: Any,
+        replayable: bool = False,
+        many: Callable[[Cursor, list[tuple[Any, ...]]], list[T]] | None = None,
+    ) -> asyncio.Future[T]:
+        """``write``, queued now (call on the event loop): the future of its result.
+
+        For a caller with more to do before it waits: the writer starts on this write while
+        the caller goes on (writes run in the order they were queued)."""
         if self._writer is None:
             raise RuntimeError("database is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Write(desc, fn, args, future, loop, replayable or many is not None, many))
-        return await future
+        return future
+
+    def stream(
+        self,
+        desc: str,
+        fn: Callable[..., T],
+        first: Any,
+        *args: Any,
+        timeout_s: float = 30.0,
+    ) -> WriteStream:
+        """Queue ``fn(cursor, parts, *args)`` with ``first`` as its first part; the caller
+        then ``put``s the others and ``end``s it (see ``WriteStream``). The result is
+        ``await stream.result``."""
+        stream = WriteStream(timeout_s)
+        stream.put(first)
+
+        def run(cur: Cursor) -> T:
+            return fn(cur, stream.parts(), *args)
+
+        stream.result = self.submit(desc, run)
+        return stream
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """The same as ``write`` for synchronous callers (start-up, CLI)."""
