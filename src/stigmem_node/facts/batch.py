@@ -3,6 +3,7 @@ idempotency keys that replay the first response (another body under the same key
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -54,26 +55,7 @@ def batch_txn(
             stored: dict[str, Any] = orjson.loads(row[1])
             return stored
     failed = any(isinstance(entry, NodeError) for entry in prepared)
-    # No savepoint per item: every rule that can refuse an item ran before the write
-    # (``FactService.prepare``); ``assert_fact_txn`` refuses nothing, and an error it raises is
-    # the database's, which fails the whole batch (the writer's savepoint undoes it). Nested
-    # in the writer's savepoint, one savepoint per item made SQLite copy each page the batch
-    # keeps touching into its sub-journal again for every item: a 500-fact batch cost 2.5x
-    # more, and more as the database grew.
-    writes = [] if atomic and failed else [e for e in prepared if isinstance(e, NewFact)]
-    if bulk.independent(writes):
-        outcomes = iter(bulk.assert_many_txn(cur, ctx, writes))
-    else:  # facts that affect each other: one by one, in order
-        outcomes = iter([store.assert_fact_txn(cur, ctx, fact) for fact in writes])
-    results: list[dict[str, Any]] = []
-    for index, entry in enumerate(prepared):
-        if isinstance(entry, NodeError):
-            results.append({"index": index, "status": entry.status, "detail": entry.detail})
-        elif atomic and failed:
-            results.append({"index": index, "status": 424, "detail": _NOT_RUN})
-        else:
-            record = finish_record(entry, next(outcomes))
-            results.append({"index": index, "status": 201, "fact": record})
+    results = write_items_txn(cur, ctx, prepared, 0, skip=atomic and failed)
     accepted = sum(1 for r in results if r["status"] == 201)
     if atomic and accepted != len(results):
         # Undo whatever this batch wrote: the caller's savepoint rolls back on raise, so
@@ -89,6 +71,52 @@ def batch_txn(
             (key[0], key[1], key[2], orjson.dumps(response).decode(), now),
         )
     return response
+
+
+def write_items_txn(
+    cur: Any, ctx: WriteContext, prepared: list[NewFact | NodeError], offset: int, skip: bool
+) -> list[dict[str, Any]]:
+    """Write the checked items of a batch (the first is item ``offset``); their results.
+
+    ``skip``: an atomic batch with a bad item: nothing is written, the good items are 424.
+    """
+    # No savepoint per item: every rule that can refuse an item ran before the write
+    # (``FactService.prepare``); ``assert_fact_txn`` refuses nothing, and an error it raises is
+    # the database's, which fails the whole batch (the writer's savepoint undoes it). Nested
+    # in the writer's savepoint, one savepoint per item made SQLite copy each page the batch
+    # keeps touching into its sub-journal again for every item: a 500-fact batch cost 2.5x
+    # more, and more as the database grew.
+    writes = [] if skip else [e for e in prepared if isinstance(e, NewFact)]
+    if bulk.independent(writes):
+        outcomes = iter(bulk.assert_many_txn(cur, ctx, writes))
+    else:  # facts that affect each other: one by one, in order
+        outcomes = iter([store.assert_fact_txn(cur, ctx, fact) for fact in writes])
+    results: list[dict[str, Any]] = []
+    for index, entry in enumerate(prepared, offset):
+        if isinstance(entry, NodeError):
+            results.append({"index": index, "status": entry.status, "detail": entry.detail})
+        elif skip:
+            results.append({"index": index, "status": 424, "detail": _NOT_RUN})
+        else:
+            record = finish_record(entry, next(outcomes))
+            results.append({"index": index, "status": 201, "fact": record})
+    return results
+
+
+def batch_parts_txn(
+    cur: Any, parts: Iterable[list[NewFact | NodeError]], ctx: WriteContext, writer: str
+) -> dict[str, Any]:
+    """A batch that is neither atomic nor keyed, written part by part as its items are
+    checked (``Database.stream``): one transaction, the same answer and audit trail as
+    ``batch_txn``."""
+    results: list[dict[str, Any]] = []
+    for prepared in parts:
+        results.extend(write_items_txn(cur, ctx, prepared, len(results), skip=False))
+    now = format_ts(ctx.clock.now())
+    summary = _batch_outcome(results, False, None)
+    record_txn(cur, now, "fact_batch", entity_uri=writer, detail=summary)
+    accepted = sum(1 for r in results if r["status"] == 201)
+    return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
 
 
 def _batch_outcome(

@@ -24,7 +24,7 @@ from stigmem_node.errors import (
     PayloadTooLarge,
 )
 from stigmem_node.facts import bulk, store
-from stigmem_node.facts.batch import batch_txn, validation_error
+from stigmem_node.facts.batch import batch_parts_txn, batch_txn, validation_error
 from stigmem_node.facts.cid import CID_RE, compute_cid, is_cid
 from stigmem_node.facts.models import AssertRequest
 from stigmem_node.facts.rules import finish_record
@@ -34,6 +34,9 @@ from stigmem_node.facts.values import encode_v
 from stigmem_node.facts.visibility import ReadView
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# Items per part of a batch written in parts (``FactService.assert_batch``).
+BATCH_PART = 100
 
 RESERVED_NAMESPACE = {
     "code": "reserved_namespace",
@@ -195,24 +198,63 @@ class FactService:
         An idempotency key replays the first response; the same key with another body is 409.
         """
         caller.require("write")
-        prepared: list[NewFact | NodeError] = []
         gardens: dict[tuple[str, str], GardenRef | NodeError] = {}
-        for item in items:
-            try:
-                req = AssertRequest.model_validate(item)
-                attested_key_id = await self.attest(caller, req)
-                garden = await self._batch_garden(caller, req, gardens)
-                fact = self.prepare(caller, req, garden)
-                fact.attested_key_id = attested_key_id
-                prepared.append(fact)
-            except ValidationError as exc:
-                prepared.append(validation_error(exc))
-            except NodeError as exc:
-                prepared.append(exc)
+        if not atomic and idempotency_key is None and len(items) > BATCH_PART:
+            return await self._assert_batch_in_parts(caller, items, gardens)
+        prepared = [await self._check_item(caller, item, gardens) for item in items]
         key = (caller.entity_uri, idempotency_key, body_digest) if idempotency_key else None
         return await self.db.write(
             "assert_batch", batch_txn, self.ctx, prepared, atomic, key, caller.entity_uri
         )
+
+    async def _assert_batch_in_parts(
+        self,
+        caller: Caller,
+        items: list[dict[str, Any]],
+        gardens: dict[tuple[str, str], GardenRef | NodeError],
+    ) -> dict[str, Any]:
+        """A batch that is neither atomic nor keyed is written while it is checked: its
+        first ``BATCH_PART`` items go to the writer as soon as they are checked, and each
+        further part as it is ready (``Database.stream``), so the writer's work (mostly
+        SQLite's, without the interpreter lock) overlaps the event loop's checks. One
+        transaction, as a batch written at once."""
+
+        async def part(start: int) -> list[NewFact | NodeError]:
+            chunk = items[start : start + BATCH_PART]
+            return [await self._check_item(caller, item, gardens) for item in chunk]
+
+        stream = self.db.stream(
+            "assert_batch", batch_parts_txn, await part(0), self.ctx, caller.entity_uri
+        )
+        try:
+            for start in range(BATCH_PART, len(items), BATCH_PART):
+                stream.put(await part(start))
+        except BaseException:
+            stream.abort()
+            raise
+        stream.end()
+        assert stream.result is not None
+        result: dict[str, Any] = await stream.result
+        return result
+
+    async def _check_item(
+        self,
+        caller: Caller,
+        item: dict[str, Any],
+        gardens: dict[tuple[str, str], GardenRef | NodeError],
+    ) -> NewFact | NodeError:
+        """One batch item checked as a single assert would be: the fact, or why not."""
+        try:
+            req = AssertRequest.model_validate(item)
+            attested_key_id = await self.attest(caller, req)
+            garden = await self._batch_garden(caller, req, gardens)
+            fact = self.prepare(caller, req, garden)
+            fact.attested_key_id = attested_key_id
+            return fact
+        except ValidationError as exc:
+            return validation_error(exc)
+        except NodeError as exc:
+            return exc
 
     async def _batch_garden(
         self, caller: Caller, req: AssertRequest, seen: dict[tuple[str, str], GardenRef | NodeError]
