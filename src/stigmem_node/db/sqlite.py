@@ -170,7 +170,7 @@ class SqliteEngine:
         behind the loop's own work. A read that turns out to be big stops early (nothing
         was written: it is a read transaction) and the caller runs it on a reader thread.
         """
-        conn = self._reader()
+        conn = self._reader(inline=True)
         deadline = time.perf_counter() + budget_s
         checks = 0
 
@@ -193,17 +193,21 @@ class SqliteEngine:
             cur.execute("COMMIT")
             cur.close()
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _reader(self, inline: bool = False) -> sqlite3.Connection:
+        """This thread's read connection (``inline``: the one for ``read_inline``, without a
+        memory map: it reads a few pages per lookup, mostly from its own page cache, and a
+        map would count up to ``mmap_mb`` more of the file in the node's RSS)."""
+        attr = "inline_conn" if inline else "conn"
+        conn: sqlite3.Connection | None = getattr(self._local, attr, None)
         if conn is None:
             conn = connect(
                 self.path,
                 self.synchronous,
                 readonly=True,
                 cache_mb=self.cache_mb,
-                mmap_mb=self.mmap_mb,
+                mmap_mb=0 if inline else self.mmap_mb,
             )
-            self._local.conn = conn
+            setattr(self._local, attr, conn)
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
