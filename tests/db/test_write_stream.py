@@ -39,7 +39,6 @@ async def test_parts_are_written_in_order_in_one_transaction(db: Database) -> No
     stream.put(["c"])
     stream.put(["d", "e"])
     stream.end()
-    assert stream.result is not None
     assert await stream.result == ["a", "b", "c", "d", "e"]
     assert db.commits - commits == 1
     assert {"s-a", "s-b", "s-c", "s-d", "s-e"} <= keys_on_disk(db)
@@ -49,7 +48,6 @@ async def test_an_aborted_stream_writes_nothing(db: Database) -> None:
     stream = db.stream("parts", put_parts_txn, ["a"], "x-")
     stream.put(["b"])
     stream.abort()
-    assert stream.result is not None
     with pytest.raises(RuntimeError, match="aborted"):
         await stream.result
     assert not keys_on_disk(db) & {"x-a", "x-b"}
@@ -59,7 +57,6 @@ async def test_an_aborted_stream_writes_nothing(db: Database) -> None:
 async def test_a_stalled_stream_times_out_and_frees_the_writer(db: Database) -> None:
     stream = db.stream("parts", put_parts_txn, ["a"], "t-", timeout_s=0.2)
     queued = asyncio.create_task(db.write("put", put_txn, "behind"))  # waits for the writer
-    assert stream.result is not None
     with pytest.raises(TimeoutError):
         await stream.result
     assert await queued == "behind"
@@ -83,7 +80,6 @@ async def test_a_replayed_group_runs_the_stream_again_from_its_kept_parts(db: Da
     await asyncio.sleep(0)
     g.release.set()
     await gate_task
-    assert stream.result is not None
     assert await stream.result == ["a", "b"]
     with pytest.raises(ValueError, match="item boom failed"):
         await failing

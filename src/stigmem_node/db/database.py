@@ -99,7 +99,14 @@ class WriteStream:
         self._complete = False  # the writer has seen the end (writer thread)
         self._closed = False  # the owner has ended or aborted it (event loop)
         self._timeout_s = timeout_s
-        self.result: asyncio.Future[Any] | None = None
+        self._result: asyncio.Future[Any] | None = None
+
+    @property
+    def result(self) -> asyncio.Future[Any]:
+        """The write's outcome (the future ``Database.stream`` queued)."""
+        if self._result is None:
+            raise RuntimeError("stream not queued")
+        return self._result
 
     def put(self, part: Any) -> None:
         if self._closed:
@@ -279,7 +286,7 @@ class Database:
         def run(cur: Cursor) -> T:
             return fn(cur, stream.parts(), *args)
 
-        stream.result = self.submit(desc, run)
+        stream._result = self.submit(desc, run)
         return stream
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:

@@ -233,7 +233,6 @@ class FactService:
             stream.abort()
             raise
         stream.end()
-        assert stream.result is not None
         result: dict[str, Any] = await stream.result
         return result
 
