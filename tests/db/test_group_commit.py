@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -13,59 +11,10 @@ import psycopg
 import pytest
 
 from stigmem_node.db import Cursor, Database
-from stigmem_node.db.postgres import PostgresEngine
 from stigmem_node.facts.hlc import parse_hlc
 from tests import pg
 from tests.conftest import NodeHarness, fact_body
-
-
-class Gate:
-    """A write that holds the writer thread until released, so others pile up behind it."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def txn(self, cur: Cursor) -> str:
-        self.entered.set()
-        assert self.release.wait(10), "gate never released"
-        return "gate"
-
-
-def new_database(storage: pg.Storage, tmp_path: Path) -> Database:
-    """A bare database of the test's engine (no node on it)."""
-    if storage.engine == "postgres":
-        return Database(PostgresEngine(storage.new_database_url()))
-    return Database(tmp_path / "g.db", synchronous="normal")
-
-
-@pytest.fixture
-def db(tmp_path: Path, storage: pg.Storage) -> Iterator[Database]:
-    database = new_database(storage, tmp_path)
-    database.open()
-    yield database
-    database.close()
-
-
-@pytest.fixture
-async def gate(db: Database) -> AsyncIterator[tuple[Gate, asyncio.Task[str]]]:
-    g = Gate()
-    task = asyncio.create_task(db.write("gate", g.txn))
-    await asyncio.to_thread(g.entered.wait, 10)
-    yield g, task
-    g.release.set()
-
-
-def put_txn(cur: Cursor, key: str, fail: bool = False) -> str:
-    cur.execute("INSERT INTO node_meta (key, value) VALUES (?, 'v')", (key,))
-    if fail:
-        raise ValueError(f"item {key} failed")
-    return key
-
-
-def keys_on_disk(db: Database) -> set[str]:
-    """Committed keys (read on a reader connection, apart from the writer's)."""
-    return {row[0] for row in pg.rows(db, "SELECT key FROM node_meta")}
+from tests.db.support import Gate, keys_on_disk, new_database, put_txn
 
 
 async def test_queued_writes_share_one_transaction(

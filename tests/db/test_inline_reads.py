@@ -78,7 +78,7 @@ async def test_sql_errors_of_a_small_read_reach_the_caller(db: Database) -> None
     assert db.inline_overruns == 0
 
 
-async def test_a_small_read_sees_committed_writes_only(db: Database) -> None:
+async def test_a_small_read_sees_what_was_committed_before_it(db: Database) -> None:
     def put(cur: Cursor) -> None:
         cur.execute("INSERT INTO node_meta (key, value) VALUES ('inline-k', 'v1')")
 
@@ -116,3 +116,16 @@ async def test_time_alone_never_moves_a_small_read(db: Database) -> None:
     assert await db.read("small", slow_but_small, small=True) == 300
     assert threads == [threading.get_ident()]
     assert db.inline_overruns == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "51", "soon"])
+def test_an_out_of_range_budget_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from stigmem_node.config import SettingsError, load_settings
+
+    monkeypatch.setenv("STIGMEM_READ_INLINE_MS", value)
+    with pytest.raises(SettingsError, match="STIGMEM_READ_INLINE_MS"):
+        load_settings()
+    monkeypatch.setenv("STIGMEM_READ_INLINE_MS", "0")
+    assert load_settings().read_inline_ms == 0

@@ -4,22 +4,12 @@ transaction; an abandoned or stalled stream writes nothing and frees the writer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 
 import pytest
 
 from stigmem_node.db import Cursor, Database
-from tests import pg
-from tests.db.test_group_commit import Gate, keys_on_disk, new_database, put_txn
-
-
-@pytest.fixture
-def db(tmp_path: Path, storage: pg.Storage) -> Iterator[Database]:
-    database = new_database(storage, tmp_path)
-    database.open()
-    yield database
-    database.close()
+from tests.db.support import Gate, keys_on_disk, put_txn
 
 
 def put_parts_txn(cur: Cursor, parts: Iterable[list[str]], tag: str) -> list[str]:
@@ -68,10 +58,10 @@ async def test_a_stalled_stream_times_out_and_frees_the_writer(db: Database) -> 
         stream.put(["late"])
 
 
-async def test_a_replayed_group_runs_the_stream_again_from_its_kept_parts(db: Database) -> None:
-    g = Gate()
-    gate_task = asyncio.create_task(db.write("gate", g.txn))
-    await asyncio.to_thread(g.entered.wait, 10)
+async def test_a_replayed_group_runs_the_stream_again_from_its_kept_parts(
+    db: Database, gate: tuple[Gate, asyncio.Task[str]]
+) -> None:
+    g, gate_task = gate
     replays = db.replays
     stream = db.stream("parts", put_parts_txn, ["a"], "r-")
     failing = asyncio.create_task(db.write("put", put_txn, "boom", True, replayable=True))
